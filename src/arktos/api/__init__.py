@@ -1,0 +1,1 @@
+"""Resource kinds, scopes, validation, defaulting, selectors and patches: pure data, no I/O."""
