@@ -1,0 +1,1 @@
+"""The API server: routing, handlers, watch cache, discovery."""

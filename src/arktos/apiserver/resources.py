@@ -1,0 +1,235 @@
+"""HTTP handlers for resource paths: dispatch by verb to the `Store`, lists, watches and
+subresources. Object rules live in objects.py/store.py; this module only speaks HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from arktos.api import errors
+from arktos.api.meta import TENANT_ALL, TENANT_SYSTEM
+from arktos.api.patch import apply_patch
+from arktos.api.resources import Obj
+from arktos.apiserver import codec, objects, subresources
+from arktos.apiserver.lists import ListOptions, encode_token, list_page, parse_revision
+from arktos.apiserver.request import RequestInfo, parse_request
+from arktos.apiserver.store import Store, Where
+from arktos.apiserver.table import to_table
+from arktos.apiserver.watch import serve_watch
+from arktos.apiserver.watchcache import Entry
+
+_PROTECTED_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
+
+
+class ResourceHandler:
+    """Serves every `/api/...` and `/apis/...` resource request."""
+
+    def __init__(self, store: Store, *, bookmark_interval: float = 10.0) -> None:
+        self.store = store
+        self.cache = store.cache
+        self.bookmark_interval = bookmark_interval
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        watch = request.query.get("watch", "") in ("1", "true")
+        info = parse_request(self.store.registry, request.method, request.path, watch=watch)
+        info = info.resolve_tenant(caller_tenant(request))
+        if info.tenant == TENANT_ALL and info.verb not in ("list", "watch"):
+            raise errors.bad_request(f'"{TENANT_ALL}" is not a tenant: it can only be used to '
+                                     "list or watch across tenants")
+        where = Where(info.rtype, info.tenant if info.rtype.tenanted else "", info.namespace)
+        if info.subresource:
+            return await subresources.handle(self, request, info, where)
+        handler = getattr(self, "_" + info.verb)
+        response: web.StreamResponse = await handler(request, info, where)
+        return response
+
+    # -- reads --------------------------------------------------------------------------------
+
+    async def _get(self, request: web.Request, info: RequestInfo, where: Where) -> web.Response:
+        entry = await self.store.get(where, info.name)
+        if codec.wants_table(request):
+            return self.table([entry], request, {"resourceVersion": str(entry.rev)}, info)
+        return codec.raw_response(entry.raw)
+
+    async def _list(self, request: web.Request, info: RequestInfo, where: Where) -> web.Response:
+        opts = ListOptions.from_query(request.query)
+        if opts.resource_version_match == "Exact" and opts.resource_version:
+            opts = _with_continue_at(opts, parse_revision(opts.resource_version))
+        elif not opts.continue_token:
+            await self._wait_fresh(opts.resource_version)
+        cache = self.cache.cache(info.rtype)
+        page = await list_page(self.store.storage, cache.items, self.cache.revision, where, opts)
+        list_meta: dict[str, Any] = {"resourceVersion": str(page.revision)}
+        if page.continue_token:
+            list_meta["continue"] = page.continue_token
+        if codec.wants_table(request):
+            return self.table(page.items, request, list_meta, info)
+        rt = info.rtype
+        head = {"kind": rt.list_kind, "apiVersion": rt.group_version, "metadata": list_meta}
+        prefix = orjson.dumps(head)[:-1]
+        body = prefix + b',"items":[' + b",".join(e.raw for e in page.items) + b"]}"
+        return codec.raw_response(body)
+
+    async def _wait_fresh(self, resource_version: str) -> None:
+        """RV "" reads the latest state; "0" any cached state; N a state at least as new."""
+        try:
+            if resource_version == "":
+                await self.cache.wait_fresh()
+            elif resource_version != "0":
+                await self.cache.wait_for(parse_revision(resource_version))
+        except TimeoutError:
+            raise errors.StatusError(504, "Timeout", "Too large resource version: the cache "
+                                     "did not reach it in time", retry_after=1) from None
+
+    def table(self, entries: list[Entry], request: web.Request, list_meta: dict[str, Any],
+              info: RequestInfo) -> web.Response:
+        include = request.query.get("includeObject", "Metadata")
+        return codec.json_response(to_table(info.rtype, [e.obj for e in entries],
+                                            now=datetime.now(timezone.utc),
+                                            include_object=include, list_meta=list_meta))
+
+    async def _watch(self, request: web.Request, info: RequestInfo,
+                     where: Where) -> web.StreamResponse:
+        opts = ListOptions.from_query(request.query)
+        if info.name:
+            sel = f"metadata.name={info.name}"
+            opts = replace(opts, field_selector=",".join(
+                s for s in (opts.field_selector, sel) if s))
+        return await serve_watch(self, request, info, where, opts)
+
+    # -- writes -------------------------------------------------------------------------------
+
+    async def _create(self, request: web.Request, info: RequestInfo, where: Where) -> web.Response:
+        if info.name:
+            raise errors.method_not_allowed("POST", f"a named {info.rtype.singular}")
+        body = objects.check_body(info.rtype, await codec.read_object(request),
+                                  tenant=where.tenant, namespace=where.namespace)
+        obj = await self.store.create(where, body, dry_run=_dry_run(request))
+        return codec.json_response(obj, 201)
+
+    async def _update(self, request: web.Request, info: RequestInfo, where: Where) -> web.Response:
+        body = self.checked_named_body(info, where, await codec.read_object(request))
+        return await self.replace(info, where, body, request)
+
+    def checked_named_body(self, info: RequestInfo, where: Where, body: Any) -> Obj:
+        body = objects.check_body(info.rtype, body, tenant=where.tenant,
+                                  namespace=where.namespace)
+        name = body["metadata"].get("name")
+        if name not in (None, "", info.name):
+            raise errors.bad_request(f"the name of the object ({name}) does not match the name "
+                                     f"on the URL ({info.name})")
+        body["metadata"]["name"] = info.name
+        return body
+
+    async def replace(self, info: RequestInfo, where: Where, body: Obj,
+                      request: web.Request) -> web.Response:
+        """PUT semantics for the object or its status/finalize subresource."""
+        rv = str(body["metadata"].get("resourceVersion") or "") or None
+        obj = await self.store.guaranteed_update(
+            where, info.name,
+            lambda cur: objects.prepare_update(info.rtype, body, cur, info.subresource),
+            precondition=rv, dry_run=_dry_run(request))
+        return codec.json_response(obj)
+
+    async def _patch(self, request: web.Request, info: RequestInfo, where: Where) -> web.Response:
+        raw = await codec.read_body(request)
+        content_type = codec.media_type(request)
+
+        def mutate(current: Obj) -> Obj:
+            patched = apply_patch(current, raw, content_type, info.rtype.kind)
+            patched = self.checked_named_body(info, where, patched)
+            want = str(patched["metadata"].get("resourceVersion") or "")
+            if want and want != current["metadata"]["resourceVersion"]:
+                raise errors.conflict(info.rtype.qualified, info.name, "the object has been "
+                                      "modified; please apply your changes to the latest "
+                                      "version and try again")
+            return objects.prepare_update(info.rtype, patched, current, info.subresource)
+
+        obj = await self.store.guaranteed_update(where, info.name, mutate,
+                                                 dry_run=_dry_run(request))
+        return codec.json_response(obj)
+
+    async def _delete(self, request: web.Request, info: RequestInfo, where: Where) -> web.Response:
+        opts = await _delete_options(request)
+        _admit_delete(info, where)
+        obj = await self.store.delete(where, info.name, grace=opts.get("gracePeriodSeconds"),
+                                      preconditions=opts.get("preconditions"),
+                                      dry_run=_dry_run(request))
+        return codec.json_response(obj)
+
+    async def _deletecollection(self, request: web.Request, info: RequestInfo,
+                                where: Where) -> web.Response:
+        opts = await _delete_options(request)
+        await self.cache.wait_fresh()
+        page = await list_page(self.store.storage, self.cache.cache(info.rtype).items,
+                               self.cache.revision, where, ListOptions.from_query(request.query))
+        deleted = []
+        for entry in page.items:
+            md = entry.obj["metadata"]
+            one = Where(info.rtype, md.get("tenant", ""), md.get("namespace", ""))
+            try:
+                deleted.append(await self.store.delete(
+                    one, md["name"], grace=opts.get("gracePeriodSeconds"),
+                    dry_run=_dry_run(request)))
+            except errors.StatusError as exc:
+                if exc.code != 404:
+                    raise
+        rt = info.rtype
+        return codec.json_response({"kind": rt.list_kind, "apiVersion": rt.group_version,
+                                    "metadata": {}, "items": deleted})
+
+
+def caller_tenant(request: web.Request) -> str:
+    """The authenticated caller's tenant (the system tenant until authentication exists)."""
+    return str(request.get("tenant", TENANT_SYSTEM))
+
+
+def _with_continue_at(opts: ListOptions, rev: int) -> ListOptions:
+    return replace(opts, continue_token=opts.continue_token or encode_token(rev, ""))
+
+
+def _dry_run(request: web.Request) -> bool:
+    values = request.query.getall("dryRun", [])
+    if any(v != "All" for v in values):
+        raise errors.bad_request("dryRun must be \"All\"")
+    return bool(values)
+
+
+async def _delete_options(request: web.Request) -> dict[str, Any]:
+    """DeleteOptions from the body (if any) with query parameters taking precedence."""
+    raw = await codec.read_body(request)
+    opts: dict[str, Any] = codec.parse(raw, codec.media_type(request)) if raw.strip() else {}
+    if not isinstance(opts, dict):
+        raise errors.bad_request("DeleteOptions must be an object")
+    for name in ("gracePeriodSeconds", "propagationPolicy"):
+        if name in request.query:
+            opts[name] = request.query[name]
+    grace = opts.get("gracePeriodSeconds")
+    if grace is not None:
+        try:
+            opts["gracePeriodSeconds"] = max(int(grace), 0)
+        except (TypeError, ValueError):
+            raise errors.bad_request("gracePeriodSeconds must be an integer") from None
+    policy = opts.get("propagationPolicy")
+    if policy not in (None, "Orphan", "Background", "Foreground"):
+        raise errors.bad_request(f'propagationPolicy "{policy}" is not one of Orphan, '
+                                 "Background, Foreground")
+    if "orphanDependents" in opts and not isinstance(opts["orphanDependents"], bool):
+        raise errors.bad_request("orphanDependents must be a boolean")
+    return opts
+
+
+def _admit_delete(info: RequestInfo, where: Where) -> None:
+    """The system tenant and the default namespaces of the system tenant are immortal."""
+    kind = info.rtype.kind
+    if kind == "Tenant" and info.name == TENANT_SYSTEM:
+        raise errors.forbidden("this tenant may not be deleted")
+    if kind == "Namespace" and where.tenant == TENANT_SYSTEM \
+            and info.name in _PROTECTED_NAMESPACES:
+        raise errors.forbidden(f"namespace {where.tenant}/{info.name}: this namespace may not "
+                               "be deleted")
+

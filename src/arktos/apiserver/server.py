@@ -1,0 +1,189 @@
+"""The API server process: HTTP app, non-resource endpoints, bootstrap and housekeeping.
+
+`APIServer.run()` owns every task (watch cache, compactor, HTTP site) in one TaskGroup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from arktos.api import errors
+from arktos.api.kinds import REGISTRY
+from arktos.api.meta import SYSTEM_NAMESPACES, TENANT_SYSTEM
+from arktos.api.resources import Registry
+from arktos.apiserver import codec, discovery, openapi
+from arktos.apiserver.resources import ResourceHandler
+from arktos.apiserver.store import Store, Where
+from arktos.apiserver.watchcache import WatchCache
+from arktos.storage import Storage
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+COMPACT_INTERVAL = 300.0
+
+
+@web.middleware
+async def status_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure leaves as a Kubernetes Status."""
+    try:
+        return await handler(request)
+    except errors.StatusError as exc:
+        return codec.status_response(exc)
+    except web.HTTPException:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        log.exception("internal error on %s %s", request.method, request.path)
+        return codec.status_response(errors.internal(str(exc)))
+
+
+class APIServer:
+    """One API server over one storage."""
+
+    def __init__(self, storage: Storage, *, host: str = "127.0.0.1", port: int = 6443,
+                 registry: Registry = REGISTRY, bookmark_interval: float = 10.0) -> None:
+        self.storage = storage
+        self.host, self.port = host, port
+        self.registry = registry
+        self.cache = WatchCache(storage, registry)
+        self.store = Store(storage, self.cache, registry)
+        self.resources = ResourceHandler(self.store, bookmark_interval=bookmark_interval)
+        self.ready = asyncio.Event()
+        self._docs: dict[str, bytes] = {}
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[status_errors], client_max_size=codec.MAX_BODY + 1)
+        app.router.add_route("*", "/{tail:.*}", self.dispatch)
+        return app
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.rstrip("/") or "/"
+        fixed = self._fixed_routes().get(path)
+        if fixed is not None:
+            if request.method != "GET":
+                raise errors.method_not_allowed(request.method, path)
+            return fixed(request)
+        if path.startswith(("/api/", "/apis/")):
+            if not self.ready.is_set():
+                raise errors.service_unavailable("the API server is starting")
+            if path.count("/") <= 3 and request.method == "GET":
+                found = self._discovery(path, request)
+                if found is not None:
+                    return found
+            return await self.resources(request)
+        if path.startswith("/openapi/v3/"):
+            return self._openapi_v3(path[len("/openapi/v3/"):])
+        raise errors.path_not_found(path)
+
+    def _fixed_routes(self) -> dict[str, Callable[[web.Request], web.Response]]:
+        ok = lambda _r: web.Response(text="ok")  # noqa: E731
+        return {
+            "/healthz": ok, "/livez": ok,
+            "/readyz": lambda _r: web.Response(text="ok") if self.ready.is_set()
+            else web.Response(text="starting", status=503),
+            "/version": lambda _r: codec.json_response(discovery.version_info()),
+            "/api": lambda r: codec.json_response(discovery.api_versions(r.host)),
+            "/apis": self._apis,
+            "/openapi/v2": lambda _r: self._cached("v2", lambda: openapi.openapi_v2(self.registry)),
+            "/openapi/v3": lambda _r: self._cached(
+                "v3", lambda: openapi.openapi_v3_root(self.registry)),
+        }
+
+    def _apis(self, request: web.Request) -> web.Response:
+        if "apidiscovery.k8s.io" in request.headers.get("Accept", ""):
+            return self._aggregated(core=False)
+        return codec.json_response(discovery.api_group_list(self.registry))
+
+    def _aggregated(self, *, core: bool) -> web.Response:
+        doc = discovery.aggregated_discovery(self.registry, core)
+        resp = codec.json_response(doc)
+        resp.content_type = "application/json"
+        resp.headers["Content-Type"] = ("application/json;g=apidiscovery.k8s.io;v=v2;"
+                                        "as=APIGroupDiscoveryList")
+        return resp
+
+    def _discovery(self, path: str, request: web.Request) -> web.Response | None:
+        parts = path.strip("/").split("/")
+        if parts == ["api", "v1"]:
+            doc = discovery.api_resource_list(self.registry, "", "v1")
+        elif parts[0] == "apis" and len(parts) == 2:
+            doc = discovery.api_group(self.registry, parts[1])
+        elif parts[0] == "apis" and len(parts) == 3:
+            doc = discovery.api_resource_list(self.registry, parts[1], parts[2])
+        else:
+            return None
+        if doc is None:
+            raise errors.path_not_found(path)
+        return codec.json_response(doc)
+
+    def _cached(self, name: str, build: Callable[[], dict[str, Any]]) -> web.Response:
+        body = self._docs.get(name)
+        if body is None:
+            body = self._docs[name] = orjson.dumps(build())
+        return codec.raw_response(body)
+
+    def _openapi_v3(self, rest: str) -> web.Response:
+        parts = rest.split("/")
+        if parts[0] == "api" and len(parts) == 2:
+            group, version = "", parts[1]
+        elif parts[0] == "apis" and len(parts) == 3:
+            group, version = parts[1], parts[2]
+        else:
+            raise errors.path_not_found("/openapi/v3/" + rest)
+        if not self.registry.in_group_version(group, version):
+            raise errors.path_not_found("/openapi/v3/" + rest)
+        return self._cached(f"v3/{rest}",
+                            lambda: openapi.openapi_v3_group(self.registry, group, version))
+
+    async def bootstrap(self) -> None:
+        """Make sure the system tenant and its namespaces exist (idempotent)."""
+        tenants = self.registry.by_kind("", "Tenant")
+        namespaces = self.registry.by_kind("", "Namespace")
+        assert tenants is not None and namespaces is not None
+        await self._ensure(Where(tenants, "", ""), {"metadata": {"name": TENANT_SYSTEM},
+                                                     "spec": {"storageClusterId": "0"}})
+        for ns in SYSTEM_NAMESPACES:
+            await self._ensure(Where(namespaces, TENANT_SYSTEM, ""), {"metadata": {"name": ns}})
+
+    async def _ensure(self, where: Where, obj: dict[str, Any]) -> None:
+        obj = {"kind": where.rtype.kind, "apiVersion": where.rtype.group_version, **obj}
+        if where.rtype.tenanted:
+            obj["metadata"]["tenant"] = where.tenant
+        try:
+            await self.store.create(where, obj)
+        except errors.StatusError as exc:
+            if exc.reason != "AlreadyExists":
+                raise
+
+    async def _compact_forever(self) -> None:
+        """Every interval, forget history older than the revision seen one interval ago."""
+        previous = 0
+        while True:
+            await asyncio.sleep(COMPACT_INTERVAL)
+            if previous:
+                await self.storage.compact(previous)
+            previous = await self.storage.current_revision()
+
+    async def run(self, started: Callable[[], None] = lambda: None) -> None:
+        """Serve until cancelled."""
+        runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.cache.run())
+                await self.cache.ready.wait()
+                await self.bootstrap()
+                await self.cache.wait_fresh()
+                site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+                await site.start()
+                self.ready.set()
+                tg.create_task(self._compact_forever())
+                log.info("API server serving on http://%s:%d", self.host, self.port)
+                started()
+        finally:
+            await runner.cleanup()

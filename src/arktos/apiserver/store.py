@@ -1,0 +1,189 @@
+"""Generic object store: create/get/list/update/patch/delete of any kind over `Storage`,
+with reads of lists served by the watch cache.
+
+Contract: every write is a compare-and-swap on the object's mod revision; an update without a
+resourceVersion precondition retries on conflict (like kube-apiserver's GuaranteedUpdate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from arktos.api import errors, meta
+from arktos.api.resources import Obj, Registry, ResourceType
+from arktos.apiserver import objects
+from arktos.apiserver.watchcache import Entry, WatchCache, decode
+from arktos.storage import Conflict, KeyExists, KeyNotFound, Storage
+
+Mutator = Callable[[Obj], Obj | Awaitable[Obj]]
+_RETRIES = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """The scope a request addresses (tenant "" only for cluster-scoped kinds)."""
+
+    rtype: ResourceType
+    tenant: str
+    namespace: str
+
+    def key(self, name: str) -> str:
+        return self.rtype.key(self.tenant, self.namespace, name)
+
+
+class Store:
+    """All object reads and writes of the API server."""
+
+    def __init__(self, storage: Storage, cache: WatchCache, registry: Registry) -> None:
+        self.storage = storage
+        self.cache = cache
+        self.registry = registry
+        self._tenants = registry.by_kind("", "Tenant")
+        self._namespaces = registry.by_kind("", "Namespace")
+
+    # -- reads --------------------------------------------------------------------------------
+
+    async def get(self, where: Where, name: str) -> Entry:
+        """The current object from storage (always consistent); 404 if absent."""
+        kv = await self.storage.get(where.key(name))
+        if kv is None:
+            raise errors.not_found(where.rtype.qualified, name)
+        return decode(kv)
+
+    async def _lookup(self, rtype: ResourceType | None, tenant: str, name: str) -> Obj | None:
+        """An object by key: from the cache, else (not yet seen) from storage."""
+        if rtype is None:
+            return None
+        key = rtype.key(tenant, "", name)
+        entry = self.cache.cache(rtype).entries.get(key)
+        if entry is not None:
+            return entry.obj
+        kv = await self.storage.get(key)
+        return orjson.loads(kv.value) if kv is not None else None
+
+    # -- admission ----------------------------------------------------------------------------
+
+    async def admit_create(self, where: Where, obj: Obj) -> None:
+        """Refuse writes into a missing or terminating tenant or namespace."""
+        rtype = where.rtype
+        if rtype.tenanted:
+            tenant = await self._lookup(self._tenants, "", where.tenant)
+            if tenant is None:
+                raise errors.not_found("tenants", where.tenant)
+            if tenant["metadata"].get("deletionTimestamp"):
+                raise errors.forbidden(f'unable to create new content in tenant "{where.tenant}"'
+                                       " because it is being terminated")
+        if rtype.namespaced:
+            ns = await self._lookup(self._namespaces, where.tenant, where.namespace)
+            if ns is None:
+                raise errors.not_found("namespaces", where.namespace)
+            if ns["metadata"].get("deletionTimestamp"):
+                raise errors.forbidden(
+                    f"unable to create new content in namespace {where.tenant}/{where.namespace}"
+                    " because it is being terminated")
+
+    # -- writes -------------------------------------------------------------------------------
+
+    async def create(self, where: Where, body: Obj, *, dry_run: bool = False) -> Obj:
+        """Validate, default and store a new object; returns it with its resourceVersion."""
+        rtype = where.rtype
+        md = body["metadata"]
+        generate = not md.get("name") and md.get("generateName")
+        for _ in range(_RETRIES if generate else 1):
+            if generate:
+                md["name"] = meta.generate_name(str(md["generateName"]))
+            obj = objects.prepare_create(rtype, body)
+            await self.admit_create(where, obj)
+            if dry_run:
+                return obj
+            try:
+                rev = await self.storage.create(where.key(md["name"]), orjson.dumps(obj))
+            except KeyExists:
+                if generate:
+                    continue
+                raise errors.already_exists(rtype.qualified, md["name"]) from None
+            obj["metadata"]["resourceVersion"] = str(rev)
+            return obj
+        raise errors.StatusError(500, "AlreadyExists", "could not generate a unique name")
+
+    async def guaranteed_update(self, where: Where, name: str, mutate: Mutator, *,
+                                precondition: str | None = None, dry_run: bool = False) -> Obj:
+        """Read-modify-write with CAS. `mutate(current)` returns the object to store (or the
+        same content for a no-op); returning an object without deletion blockers after
+        deletionTimestamp is set removes it. `precondition` is a required resourceVersion."""
+        key = where.key(name)
+        for _ in range(_RETRIES):
+            current = await self.get(where, name)
+            if precondition and precondition != str(current.rev):
+                raise errors.conflict(where.rtype.qualified, name, _STALE)
+            new = mutate(dict(current.obj))
+            if isinstance(new, Awaitable):
+                new = await new
+            if objects.same_content(new, current.obj) or dry_run:
+                return new
+            try:
+                return await self._put(where, key, new, current.rev)
+            except Conflict:
+                if precondition:
+                    raise errors.conflict(where.rtype.qualified, name, _STALE) from None
+            except KeyNotFound:
+                raise errors.not_found(where.rtype.qualified, name) from None
+        raise errors.conflict(where.rtype.qualified, name, "too many concurrent updates")
+
+    async def _put(self, where: Where, key: str, new: Obj, expected: int) -> Obj:
+        if new["metadata"].get("deletionTimestamp") and not objects.pending_finalizers(
+                where.rtype, new) and not _awaiting_agent(where.rtype, new):
+            rev = await self.storage.delete(key, expected_revision=expected)
+        else:
+            rev = await self.storage.update(key, orjson.dumps(objects.strip_version(new)),
+                                            expected_revision=expected)
+        new["metadata"]["resourceVersion"] = str(rev)
+        return new
+
+    async def delete(self, where: Where, name: str, *, grace: int | None = None,
+                     preconditions: dict[str, Any] | None = None,
+                     dry_run: bool = False) -> Obj:
+        """Delete now, or mark deleting when finalizers or a node agent must act first."""
+        rtype = where.rtype
+        pre = preconditions or {}
+
+        def mutate(current: Obj) -> Obj:
+            md = current["metadata"]
+            if pre.get("uid") and pre["uid"] != md.get("uid"):
+                raise errors.conflict(rtype.qualified, name, "the UID in the precondition "
+                                      f"({pre['uid']}) does not match the UID in record "
+                                      f"({md.get('uid')}). The object might have been deleted "
+                                      "and then recreated")
+            pod_grace = objects.graceful_pod(rtype, current, grace)
+            if md.get("deletionTimestamp"):
+                if pod_grace is None and rtype.kind == "Pod":
+                    return _without_blockers(current)
+                return current
+            if objects.pending_finalizers(rtype, current) or pod_grace is not None:
+                return objects.mark_deleting(rtype, current, pod_grace or 0)
+            return _without_blockers(objects.mark_deleting(rtype, current, 0))
+
+        return await self.guaranteed_update(where, name, mutate,
+                                            precondition=pre.get("resourceVersion") or None,
+                                            dry_run=dry_run)
+
+
+_STALE = "the object has been modified; please apply your changes to the latest version and try again"
+
+
+def _awaiting_agent(rtype: ResourceType, obj: Obj) -> bool:
+    """A bound pod being deleted gracefully stays until its node agent deletes it with grace 0."""
+    md = obj["metadata"]
+    return (rtype.kind == "Pod" and bool((obj.get("spec") or {}).get("nodeName"))
+            and int(md.get("deletionGracePeriodSeconds") or 0) > 0)
+
+
+def _without_blockers(obj: Obj) -> Obj:
+    """Mark an object as ready to be removed now (grace 0)."""
+    out = dict(obj)
+    out["metadata"] = dict(obj["metadata"], deletionGracePeriodSeconds=0)
+    return out

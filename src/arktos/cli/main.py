@@ -1,0 +1,88 @@
+"""`arktos`: run the cluster (`up`) or one component (`apiserver`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from arktos.apiserver.server import APIServer
+from arktos.cli.kubeconfig import admin_kubeconfig, write_kubeconfig
+from arktos.storage.url import open_storage
+
+app = typer.Typer(help="Arktos: a multi-tenant cluster manager for containers and VMs.",
+                  no_args_is_help=True, add_completion=False)
+console = Console(stderr=True)
+
+DataDir = Annotated[Path, typer.Option("--data-dir", help="Where state, kubeconfig and "
+                                       "certificates live.")]
+Port = Annotated[int, typer.Option("--port", help="API server port.")]
+Host = Annotated[str, typer.Option("--host", help="Address to listen on.")]
+StorageUrl = Annotated[str, typer.Option(
+    "--storage", help="sqlite:///path/to/db (default DATA_DIR/state.db) or "
+    "etcd://host:port[,host:port...]")]
+
+
+def _storage_url(data_dir: Path, storage: str) -> str:
+    return storage or f"sqlite:///{(data_dir / 'state.db').resolve()}"
+
+
+async def _serve(data_dir: Path, host: str, port: int, storage: str, banner: bool) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = await open_storage(_storage_url(data_dir, storage))
+    server = APIServer(store, host=host, port=port)
+    kubeconfig = data_dir / "admin.kubeconfig"
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+
+    def started() -> None:
+        write_kubeconfig(kubeconfig, admin_kubeconfig(f"http://{shown_host}:{port}"))
+        if banner:
+            console.print(f"[green]arktos is up[/green] on http://{shown_host}:{port} "
+                          f"(storage: {_storage_url(data_dir, storage)})\n"
+                          f"kubeconfig: {kubeconfig.resolve()}\n"
+                          f"try: kubectl --kubeconfig {kubeconfig} get namespaces\n"
+                          "stop with Ctrl-C")
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await server.run(started)
+    except asyncio.CancelledError:
+        pass
+    finally:
+        await store.close()
+
+
+def _run(data_dir: Path, host: str, port: int, storage: str, banner: bool) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        asyncio.run(_serve(data_dir, host, port, storage, banner))
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def up(data_dir: DataDir = Path(".arktos"), port: Port = 6443, host: Host = "127.0.0.1",
+       storage: StorageUrl = "") -> None:
+    """Run the whole cluster on this machine in the foreground (Ctrl-C stops it)."""
+    _run(data_dir, host, port, storage, banner=True)
+
+
+@app.command()
+def apiserver(data_dir: DataDir = Path(".arktos"), port: Port = 6443,
+              host: Host = "127.0.0.1", storage: StorageUrl = "") -> None:
+    """Run the API server alone."""
+    _run(data_dir, host, port, storage, banner=False)
+
+
+if __name__ == "__main__":
+    app()
