@@ -7,8 +7,8 @@ Usage::
     with start_etcd(tmp_dir) as etcd:
         ...  # connect to etcd.endpoint ("127.0.0.1:PORT")
 
-The server listens on free loopback ports, keeps its data in `tmp_dir/etcd-data` and logs to
-`tmp_dir/etcd.log`; `stop()` (or leaving the `with` block) kills it.
+The server listens on free loopback ports, keeps its data in `tmp_dir/etcd-N/data` and logs
+to `tmp_dir/etcd-N/etcd.log`; `stop()` (or leaving the `with` block) kills it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 __all__ = ["EtcdProcess", "start_etcd"]
 
@@ -53,7 +54,7 @@ class EtcdProcess:
             self.proc.kill()
         self.proc.wait(timeout=10)
 
-    def __enter__(self) -> EtcdProcess:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -69,12 +70,16 @@ def _healthy(endpoint: str) -> bool:
         return False
 
 
+class _EarlyExit(RuntimeError):
+    """etcd exited while starting (most likely a port taken since we picked it)."""
+
+
 def _wait_ready(proc: subprocess.Popen[bytes], endpoint: str, log_path: Path) -> None:
     deadline = time.monotonic() + _START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"etcd exited with {proc.returncode}; see {log_path}:\n"
-                               + log_path.read_text(errors="replace")[-2000:])
+            raise _EarlyExit(f"etcd exited with {proc.returncode}; see {log_path}:\n"
+                             + log_path.read_text(errors="replace")[-2000:])
         if _healthy(endpoint):
             return
         time.sleep(0.05)
@@ -84,17 +89,29 @@ def _wait_ready(proc: subprocess.Popen[bytes], endpoint: str, log_path: Path) ->
 
 
 def start_etcd(tmp_dir: str | os.PathLike[str]) -> EtcdProcess:
-    """Start `etcd` on free loopback ports with its data under `tmp_dir`; wait until healthy."""
+    """Start `etcd` on free loopback ports with its data under `tmp_dir`; wait until healthy.
+
+    Raises RuntimeError if the binary is missing or the server does not come up."""
     binary = shutil.which("etcd")
     if binary is None:
         raise RuntimeError(
             "etcd not found: install the Debian package etcd-server (make test does this)")
     base = Path(tmp_dir)
+    for attempt in range(3):
+        try:
+            return _start(binary, base / f"etcd-{attempt}")
+        except _EarlyExit:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start(binary: str, base: Path) -> EtcdProcess:
     base.mkdir(parents=True, exist_ok=True)
     client, peer = f"http://127.0.0.1:{_free_port()}", f"http://127.0.0.1:{_free_port()}"
     log_path = base / "etcd.log"
     args = [
-        binary, "--name", "arktos-test", "--data-dir", str(base / "etcd-data"),
+        binary, "--name", "arktos-test", "--data-dir", str(base / "data"),
         "--listen-client-urls", client, "--advertise-client-urls", client,
         "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
         "--initial-cluster", f"arktos-test={peer}", "--initial-cluster-state", "new",

@@ -31,13 +31,18 @@ _CONTEXT = decimal.Context(prec=200, Emax=10 * _MAX_EXPONENT, Emin=-10 * _MAX_EX
                            traps=[decimal.Overflow, decimal.InvalidOperation])
 
 
-def parse_quantity(value: str | int | float) -> Decimal:
+def _as_text(value: object) -> str:
+    """The quantity's text: a string as given (trimmed), a JSON number spelled out, else ""."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)  # nan/inf spell as words and fail the grammar
+    return ""
+
+
+def parse_quantity(value: str | float) -> Decimal:
     """The exact value of a quantity string (or a JSON number); `ValueError` if malformed."""
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(QUANTITY_ERROR)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(QUANTITY_ERROR)
-    text = value.strip() if isinstance(value, str) else repr(value)
+    text = _as_text(value)
     m = _QUANTITY.match(text) if len(text) <= 200 else None
     if m is None:
         raise ValueError(QUANTITY_ERROR)

@@ -7,6 +7,7 @@ resourceVersion precondition retries on conflict (like kube-apiserver's Guarante
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -55,14 +56,10 @@ class Store:
         return decode(kv)
 
     async def _lookup(self, rtype: ResourceType | None, tenant: str, name: str) -> Obj | None:
-        """An object by key: from the cache, else (not yet seen) from storage."""
+        """An object read from storage (not the cache, which may lag a just-acknowledged write)."""
         if rtype is None:
             return None
-        key = rtype.key(tenant, "", name)
-        entry = self.cache.cache(rtype).entries.get(key)
-        if entry is not None:
-            return entry.obj
-        kv = await self.storage.get(key)
+        kv = await self.storage.get(rtype.key(tenant, "", name))
         return orjson.loads(kv.value) if kv is not None else None
 
     # -- admission ----------------------------------------------------------------------------
@@ -70,15 +67,17 @@ class Store:
     async def admit_create(self, where: Where, obj: Obj) -> None:
         """Refuse writes into a missing or terminating tenant or namespace."""
         rtype = where.rtype
+        tenant, ns = await asyncio.gather(
+            self._lookup(self._tenants, "", where.tenant) if rtype.tenanted else _none(),
+            self._lookup(self._namespaces, where.tenant, where.namespace)
+            if rtype.namespaced else _none())
         if rtype.tenanted:
-            tenant = await self._lookup(self._tenants, "", where.tenant)
             if tenant is None:
                 raise errors.not_found("tenants", where.tenant)
             if tenant["metadata"].get("deletionTimestamp"):
                 raise errors.forbidden(f'unable to create new content in tenant "{where.tenant}"'
                                        " because it is being terminated")
         if rtype.namespaced:
-            ns = await self._lookup(self._namespaces, where.tenant, where.namespace)
             if ns is None:
                 raise errors.not_found("namespaces", where.namespace)
             if ns["metadata"].get("deletionTimestamp"):
@@ -170,6 +169,10 @@ class Store:
         return await self.guaranteed_update(where, name, mutate,
                                             precondition=pre.get("resourceVersion") or None,
                                             dry_run=dry_run)
+
+
+async def _none() -> None:
+    return None
 
 
 _STALE = "the object has been modified; please apply your changes to the latest version and try again"

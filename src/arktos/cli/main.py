@@ -26,16 +26,20 @@ Host = Annotated[str, typer.Option("--host", help="Address to listen on.")]
 StorageUrl = Annotated[str, typer.Option(
     "--storage", help="sqlite:///path/to/db (default DATA_DIR/state.db) or "
     "etcd://host:port[,host:port...]")]
+Bookmarks = Annotated[float, typer.Option(
+    "--bookmark-interval", help="Seconds between BOOKMARK events on idle watches that ask "
+    "for them.")]
 
 
 def _storage_url(data_dir: Path, storage: str) -> str:
     return storage or f"sqlite:///{(data_dir / 'state.db').resolve()}"
 
 
-async def _serve(data_dir: Path, host: str, port: int, storage: str, banner: bool) -> None:
+async def _serve(data_dir: Path, host: str, port: int, storage: str, banner: bool,
+                 bookmarks: float) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     store = await open_storage(_storage_url(data_dir, storage))
-    server = APIServer(store, host=host, port=port)
+    server = APIServer(store, host=host, port=port, bookmark_interval=bookmarks)
     kubeconfig = data_dir / "admin.kubeconfig"
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
 
@@ -61,10 +65,11 @@ async def _serve(data_dir: Path, host: str, port: int, storage: str, banner: boo
         await store.close()
 
 
-def _run(data_dir: Path, host: str, port: int, storage: str, banner: bool) -> None:
+def _run(data_dir: Path, host: str, port: int, storage: str, banner: bool,
+         bookmarks: float) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        asyncio.run(_serve(data_dir, host, port, storage, banner))
+        asyncio.run(_serve(data_dir, host, port, storage, banner, bookmarks))
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -72,16 +77,17 @@ def _run(data_dir: Path, host: str, port: int, storage: str, banner: bool) -> No
 
 @app.command()
 def up(data_dir: DataDir = Path(".arktos"), port: Port = 6443, host: Host = "127.0.0.1",
-       storage: StorageUrl = "") -> None:
+       storage: StorageUrl = "", bookmark_interval: Bookmarks = 10.0) -> None:
     """Run the whole cluster on this machine in the foreground (Ctrl-C stops it)."""
-    _run(data_dir, host, port, storage, banner=True)
+    _run(data_dir, host, port, storage, True, bookmark_interval)
 
 
 @app.command()
 def apiserver(data_dir: DataDir = Path(".arktos"), port: Port = 6443,
-              host: Host = "127.0.0.1", storage: StorageUrl = "") -> None:
+              host: Host = "127.0.0.1", storage: StorageUrl = "",
+              bookmark_interval: Bookmarks = 10.0) -> None:
     """Run the API server alone."""
-    _run(data_dir, host, port, storage, banner=False)
+    _run(data_dir, host, port, storage, False, bookmark_interval)
 
 
 if __name__ == "__main__":

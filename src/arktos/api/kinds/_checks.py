@@ -103,15 +103,15 @@ def qualified_name_errors(key: str) -> list[str]:
 
 def label_value_errors(value: str) -> list[str]:
     if len(value) > 63 or not _LABEL_VALUE.match(value):
-        return ["a valid label must be an empty string or consist of alphanumeric characters, "
-                "'-', '_' or '.', and must start and end with an alphanumeric character"]
+        return [("a valid label must be an empty string or consist of alphanumeric characters, "
+                "'-', '_' or '.', and must start and end with an alphanumeric character")]
     return []
 
 
 def dns1035_label_errors(value: str) -> list[str]:
     if len(value) > 63 or not _DNS1035.match(value):
-        return ["a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
-                "start with an alphabetic character, and end with an alphanumeric character"]
+        return [("a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
+                "start with an alphabetic character, and end with an alphanumeric character")]
     return []
 
 
@@ -119,8 +119,8 @@ def port_name_errors(value: str) -> list[str]:
     """An IANA service name: at most 15 characters, a letter, no `--`."""
     if (len(value) > 15 or not _IANA_SVC.match(value) or "--" in value
             or not any(c.isalpha() for c in value)):
-        return ["must be no more than 15 characters, contain only lowercase alphanumerics or "
-                "'-', contain at least one letter and no consecutive '-'"]
+        return [("must be no more than 15 characters, contain only lowercase alphanumerics or "
+                "'-', contain at least one letter and no consecutive '-'")]
     return []
 
 
@@ -130,6 +130,17 @@ def config_key_errors(key: str) -> list[str]:
     if key in (".", "..") or key.startswith(".."):
         return ["must not be '.' or '..' and must not start with '..'"]
     return []
+
+
+STANDARD_FINALIZERS = ("kubernetes", "arktos", "orphan", "foregroundDeletion")
+
+
+def finalizer_errors(value: str) -> list[str]:
+    """A standard finalizer name or a qualified `domain/name`."""
+    if "/" not in value:
+        return [] if value in STANDARD_FINALIZERS else [
+            "name is neither a standard finalizer name nor is it fully qualified"]
+    return qualified_name_errors(value)
 
 
 def path_segment_name_errors(value: str) -> list[str]:
@@ -163,14 +174,6 @@ def base64_errors(value: str) -> list[str]:
         base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         return ["must be base64 encoded"]
-    return []
-
-
-def quantity_errors(value: str) -> list[str]:
-    try:
-        parse_quantity(value)
-    except ValueError:
-        return [QUANTITY_ERROR]
     return []
 
 
@@ -260,7 +263,7 @@ class Fields:
         if not isinstance(value, list):
             self.add(type_invalid(self.at(key), "a list"))
             return iter(())
-        return ((self.at(i), v) for i, v in enumerate(value))
+        return ((child(self.at(key), i), v) for i, v in enumerate(value))
 
     def objects(self, key: str, *, needed: bool = False) -> list[Fields]:
         """The objects of a list field; non-object elements record a Cause."""
@@ -302,7 +305,7 @@ class Fields:
                 self.add(type_invalid(path, "a string"))
                 continue
             out[k] = v
-            self.causes.extend(invalid(self.at(key), k, e) for e in (keys(k) if keys else ()))
+            self.causes.extend(invalid(path, k, e) for e in (keys(str(k)) if keys else ()))
             self.causes.extend(invalid(path, v, e) for e in (values(v) if values else ()))
         return out
 
@@ -333,7 +336,7 @@ class Fields:
             out[name] = amount
         return out
 
-    def unique(self, key: str, fields: list[Fields], what: str) -> set[Any]:
+    def unique(self, fields: list[Fields], what: str) -> set[Any]:
         """Record a Duplicate for each repeated value of `what` among `fields`."""
         seen: set[Any] = set()
         for f in fields:
@@ -392,6 +395,11 @@ def text(value: Any, empty: str = "<none>") -> str:
     if value is None or value == "" or value == []:
         return empty
     return value if isinstance(value, str) else show(value)
+
+
+def texts(value: Any) -> list[str]:
+    """The non-empty strings of a list (nothing for non-lists)."""
+    return [v for v in value if isinstance(v, str) and v] if isinstance(value, list) else []
 
 
 def count(value: Any) -> int:

@@ -7,8 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from arktos.api.kinds._checks import (Fields, dicts, forbidden, label_value_errors,
-                                      qualified_name_errors, required)
+from arktos.api.kinds._checks import (
+    Fields,
+    dicts,
+    forbidden,
+    label_value_errors,
+    qualified_name_errors,
+    required,
+)
 
 OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 

@@ -10,9 +10,21 @@ import binascii
 import re
 from typing import Any
 
-from arktos.api.kinds._checks import (Fields, base64_errors, dicts, fill, forbidden,
-                                      invalid, ip_errors, not_found, port_name_errors,
-                                      required, section, too_long)
+from arktos.api.kinds._checks import (
+    Fields,
+    base64_errors,
+    dicts,
+    dig,
+    fill,
+    forbidden,
+    invalid,
+    ip_errors,
+    not_found,
+    port_name_errors,
+    required,
+    section,
+    too_long,
+)
 from arktos.api.meta import dns_label_errors
 
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
@@ -66,7 +78,7 @@ def _check_resize_policy(w: Fields) -> None:
 def check_mounts(w: Fields, volumes: set[str]) -> None:
     """`volumeMounts` (and `volumeDevices`) name existing volumes; mount paths are unique."""
     mounts = w.objects("volumeMounts")
-    w.unique("volumeMounts", mounts, "mountPath")
+    w.unique(mounts, "mountPath")
     for m in mounts:
         _volume_ref(m, volumes)
         m.string("mountPath", needed=True)
@@ -85,7 +97,7 @@ def _volume_ref(ref: Fields, volumes: set[str]) -> None:
 
 def _check_ports(c: Fields) -> None:
     ports = c.objects("ports")
-    c.unique("ports", ports, "name")
+    c.unique(ports, "name")
     for p in ports:
         p.integer("containerPort", needed=True, lo=1, hi=65535)
         p.integer("hostPort", lo=0, hi=65535)
@@ -97,8 +109,8 @@ def _check_ports(c: Fields) -> None:
 def _env_name_errors(name: str) -> list[str]:
     if _ENV_NAME.match(name):
         return []
-    return ["a valid environment variable name must consist of alphabetic characters, digits, "
-            "'_', '-', or '.', and must not start with a digit"]
+    return [("a valid environment variable name must consist of alphabetic characters, digits, "
+            "'_', '-', or '.', and must not start with a digit")]
 
 
 def _check_env(c: Fields) -> None:
@@ -187,7 +199,7 @@ def check_workloads(spec: Fields, volumes: set[str]) -> None:
         spec.add(required(spec.at("containers")))
     containers = spec.objects("containers")
     inits = spec.objects("initContainers")
-    spec.unique("containers", containers + inits, "name")
+    spec.unique(containers + inits, "name")
     for c in containers + inits:
         check_container(c, volumes)
     vm = spec.sub("virtualMachine")
@@ -197,12 +209,12 @@ def check_workloads(spec: Fields, volumes: set[str]) -> None:
 
 def _default_requests(workload: dict[str, Any]) -> None:
     """Requests default to the limits given (Kubernetes' `SetDefaults_Pod`)."""
-    limits = (workload.get("resources") or {}) if isinstance(workload.get("resources"),
-                                                              dict) else None
-    limits = limits.get("limits") if limits is not None else None
-    if isinstance(limits, dict) and limits:
-        requests = section(workload, "resources", "requests")
-        for name, amount in limits.items() if requests is not None else ():
+    limits = dig(workload, "resources", "limits")
+    if not isinstance(limits, dict) or not limits:
+        return
+    requests = section(workload, "resources", "requests")
+    if requests is not None:
+        for name, amount in limits.items():
             requests.setdefault(name, amount)
 
 

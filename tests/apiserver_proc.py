@@ -1,0 +1,73 @@
+"""Start a real `arktos apiserver` process for tests (SQLite or etcd storage)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+_START_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ApiServerProcess:
+    """A running API server; `url` is its base URL, `kubeconfig` the admin kubeconfig."""
+
+    def __init__(self, data_dir: Path, storage: str = "", port: int = 0,
+                 command: str = "apiserver") -> None:
+        self.data_dir = data_dir
+        self.storage = storage
+        self.port = port or free_port()
+        self.command = command
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.kubeconfig = data_dir / "admin.kubeconfig"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ApiServerProcess:
+        args = [sys.executable, "-m", "arktos.cli.main", self.command,
+                "--data-dir", str(self.data_dir), "--port", str(self.port),
+                "--bookmark-interval", "1"]
+        if self.storage:
+            args += ["--storage", self.storage]
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.data_dir / f"{self.command}.log", "ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"arktos exited with {self.proc.returncode}: "
+                                   f"{self.log_tail()}")
+            try:
+                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"arktos did not become ready: {self.log_tail()}")
+
+    def log_tail(self) -> str:
+        path = self.data_dir / f"{self.command}.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Stop the process (SIGTERM: clean; SIGKILL: crash) and return its exit code."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+        return self.proc.wait(timeout=20)
