@@ -317,8 +317,12 @@ async def test_etcd_fails_over_when_its_endpoint_dies(tmp_path: Path) -> None:
     with start_etcd(tmp_path / "a") as first, start_etcd(tmp_path / "b") as second:
         store = await open_storage(f"etcd://{first.endpoint},{second.endpoint}")
         try:
-            await store.create("/only-on-first", b"")
+            rev = await store.create("/only-on-first", b"")
+            events = store.watch("/", from_revision=rev)
+            assert (await take(events, 1))[0].revision == rev
             first.stop()
+            with pytest.raises(StorageError):  # the watch ends; the consumer restarts it
+                await take(events, 1)
             # reads are retried on the next endpoint (a write in flight to a dying server
             # would rather raise StorageError: its outcome is unknown)
             assert await store.get("/only-on-first") is None

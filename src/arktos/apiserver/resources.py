@@ -88,9 +88,12 @@ class ResourceHandler:
     def table(self, entries: list[Entry], request: web.Request, list_meta: dict[str, Any],
               info: RequestInfo) -> web.Response:
         include = request.query.get("includeObject", "Metadata")
-        return codec.json_response(to_table(info.rtype, [e.obj for e in entries],
-                                            now=datetime.now(timezone.utc),
-                                            include_object=include, list_meta=list_meta))
+        try:
+            table = to_table(info.rtype, [e.obj for e in entries], now=datetime.now(timezone.utc),
+                             include_object=include, list_meta=list_meta)
+        except ValueError as exc:
+            raise errors.bad_request(str(exc)) from None
+        return codec.json_response(table)
 
     async def _watch(self, request: web.Request, info: RequestInfo,
                      where: Where) -> web.StreamResponse:

@@ -87,7 +87,7 @@ class APIServer:
             "/readyz": lambda _r: web.Response(text="ok") if self.ready.is_set()
             else web.Response(text="starting", status=503),
             "/version": lambda _r: codec.json_response(discovery.version_info()),
-            "/api": lambda r: codec.json_response(discovery.api_versions(r.host)),
+            "/api": lambda r: self._groups(r, core=True),
             "/apis": self._apis,
             "/openapi/v2": lambda _r: self._cached("v2", lambda: openapi.openapi_v2(self.registry)),
             "/openapi/v3": lambda _r: self._cached(
@@ -95,16 +95,17 @@ class APIServer:
         }
 
     def _apis(self, request: web.Request) -> web.Response:
-        if "apidiscovery.k8s.io" in request.headers.get("Accept", ""):
-            return self._aggregated(core=False)
-        return codec.json_response(discovery.api_group_list(self.registry))
+        return self._groups(request, core=False)
 
-    def _aggregated(self, *, core: bool) -> web.Response:
-        doc = discovery.aggregated_discovery(self.registry, core)
-        resp = codec.json_response(doc)
-        resp.content_type = "application/json"
-        resp.headers["Content-Type"] = ("application/json;g=apidiscovery.k8s.io;v=v2;"
-                                        "as=APIGroupDiscoveryList")
+    def _groups(self, request: web.Request, *, core: bool) -> web.Response:
+        """`/api` or `/apis`: aggregated discovery when the client asks for it, else legacy."""
+        version = discovery.negotiate_aggregated(request.headers.get("Accept", ""))
+        if version is None:
+            doc = (discovery.api_versions(request.host) if core
+                   else discovery.api_group_list(self.registry))
+            return codec.json_response(doc)
+        resp = codec.json_response(discovery.aggregated_discovery(self.registry, core, version))
+        resp.headers["Content-Type"] = discovery.aggregated_content_type(version)
         return resp
 
     def _discovery(self, path: str, request: web.Request) -> web.Response | None:

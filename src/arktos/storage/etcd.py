@@ -14,8 +14,11 @@ because its high-level API lacks range limits, read revisions and transaction re
   (UNAVAILABLE) it fails over to the next reachable one. Reads are retried there; writes only
   when gRPC says the request never left (no connection), otherwise the outcome is unknown and
   the write raises `StorageError`.
+* The gRPC receive limit is raised from 4 MiB to 2 GiB so a whole registry can be listed.
 
-Throughput: see `_BENCHMARK` below.
+Measured on the 2-core dev box against a local single-member etcd 3.4 (which fsyncs every
+commit), 64 concurrent tasks looping create -> update -> delete, 200-byte values:
+~6,000-6,700 writes/s.
 """
 
 from __future__ import annotations
@@ -132,8 +135,8 @@ class EtcdStorage:
                 await client.close()
                 failures.append(f"{self._endpoints[index]}: {err}")
                 continue
-            if self._client is not None:  # closed by `close()`: calls may still use it
-                self._retired.append(self._client)
+            if self._client is not None:  # in-flight calls may still use it; `close()`
+                self._retired.append(self._client)  # closes retired clients too
             self._client, self._index = client, index
             self._generation += 1
             return
@@ -208,7 +211,7 @@ class EtcdStorage:
             return err.revision
         except TimeoutError:
             pass
-        raise StorageError(f"etcd said revision {below} is compacted but not up to where")
+        raise StorageError(f"etcd said revision {below} is compacted, but not up to which")
 
     # -- writes --------------------------------------------------------------------------
 
@@ -277,24 +280,24 @@ class EtcdStorage:
         try:
             await call.write(rpc.WatchRequest(create_request=create))
             while True:
-                resp = await self._read_watch(call, generation)
+                resp = await self._read_watch(call)
                 if resp.compact_revision:
                     raise Compacted(resp.compact_revision)
                 if resp.canceled:
                     raise StorageError(f"etcd cancelled the watch: {resp.cancel_reason}")
                 for event in resp.events:
                     yield _event(event)
-        finally:
-            call.cancel()
-
-    async def _read_watch(self, call: Any, generation: int) -> Any:
-        """The next response of a watch stream, with stream failures as `StorageError`."""
-        try:
-            resp = await call.read()
         except grpc.aio.AioRpcError as err:
             if err.code() == grpc.StatusCode.UNAVAILABLE:
                 await self._failover(generation)
             raise _map_error(err) from err
+        finally:
+            call.cancel()
+
+    async def _read_watch(self, call: Any) -> Any:
+        """The next response of a watch stream; EOF or a closed channel is a `StorageError`."""
+        try:
+            resp = await call.read()
         except asyncio.CancelledError:  # the channel was closed under the stream
             task = asyncio.current_task()
             if task is not None and task.cancelling():

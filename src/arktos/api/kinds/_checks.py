@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from arktos.api.errors import Cause
@@ -201,12 +202,14 @@ class Fields:
         return cls(value, path, causes)
 
     def at(self, key: str | int) -> str:
+        """The path of a field of this object."""
         return child(self.path, key)
 
     def add(self, cause: Cause) -> None:
         self.causes.append(cause)
 
     def has(self, key: str) -> bool:
+        """Whether the field is set to something non-empty."""
         return self.obj.get(key) not in (None, "", [], {})
 
     def sub(self, key: str, *, needed: bool = False) -> Fields | None:
@@ -313,7 +316,7 @@ class Fields:
         """A map of label keys to label values."""
         return self.mapping(key, keys=qualified_name_errors, values=label_value_errors)
 
-    def quantities(self, key: str) -> dict[str, Any]:
+    def quantities(self, key: str) -> dict[str, Decimal]:
         """A resource list: qualified names to non-negative quantities."""
         value = self.obj.get(key)
         if value is None:

@@ -184,7 +184,7 @@ def check_virtual_machine(vm: Fields, volumes: set[str]) -> None:
     vm.choice("powerSpec", POWER_SPECS)
     vm.choice("shutdownBehavior", ("stop", "terminate"))
     vm.strings("trustedImageCertificate")
-    for key in ("bootVolume", "cloudInitUserDataScript", "flavor"):
+    for key in ("bootVolume", "cloudInitUserDataScript"):
         vm.string(key)
     check_mounts(vm, volumes)
 

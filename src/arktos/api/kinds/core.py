@@ -123,6 +123,7 @@ def node_status(node: Obj) -> str:
 
 
 def node_roles(node: Obj) -> str:
+    """Roles from `node-role.kubernetes.io/<role>` (and `kubernetes.io/role`) labels."""
     labels = dig(node, "metadata", "labels")
     roles = sorted(k[len(ROLE_LABEL):] for k in labels if k.startswith(ROLE_LABEL)) \
         if isinstance(labels, dict) else []
@@ -132,6 +133,7 @@ def node_roles(node: Obj) -> str:
 
 
 def node_address(kind: str) -> Column:
+    """A wide column with the node's first address of type `kind` (`InternalIP`...)."""
     def get(node: Obj) -> str:
         found = [a.get("address") for a in dicts(dig(node, "status", "addresses"))
                  if a.get("type") == kind]

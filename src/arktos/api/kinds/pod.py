@@ -35,6 +35,7 @@ UPDATE_FORBIDDEN = (
 
 
 def validate_pod(obj: Obj, old: Obj | None) -> list[Cause]:
+    """The spec (containers or one VM), the status shape, and on update what may change."""
     causes = check_pod_spec(obj.get("spec"), "spec")
     causes += _status_causes(obj.get("status"))
     if old is not None and isinstance(obj.get("spec"), dict):
@@ -62,6 +63,7 @@ def _status_causes(value: Any) -> list[Cause]:
 
 
 def default_pod(obj: Obj) -> None:
+    """Pod spec defaults, and phase Pending for a new pod."""
     default_pod_spec(obj.get("spec"))
     status = section(obj, "status")
     if status is not None and not status.get("phase"):
@@ -165,6 +167,7 @@ def pod_ready(pod: Obj) -> str:
 
 
 def pod_restarts(pod: Obj) -> int:
+    """Restarts of all containers, or of the VM."""
     if _is_vm(pod):
         return number(dig(pod, "status", "virtualMachineStatus", "restartCount"))
     return sum(number(s.get("restartCount")) for s in dicts(dig(pod, "status",
