@@ -42,9 +42,8 @@ def test_watch_of_one_tenant_sees_only_its_objects(rest: Rest,
     events: list[dict[str, Any]] = []
 
     def consume() -> None:
-        for ev in rest.watch(f"/api/v1/tenants/{a}/configmaps", resourceVersion=rv,
-                             timeoutSeconds=3):
-            events.append(ev)
+        events.extend(rest.watch(f"/api/v1/tenants/{a}/configmaps", resourceVersion=rv,
+                                 timeoutSeconds=3))
 
     t = threading.Thread(target=consume)
     t.start()

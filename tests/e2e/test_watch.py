@@ -13,8 +13,7 @@ def _collect(rest: Rest, path: str, **params: Any) -> tuple[threading.Thread, li
     events: list[Any] = []
 
     def consume() -> None:
-        for ev in rest.watch(path, **params):
-            events.append(ev)
+        events.extend(rest.watch(path, **params))
 
     t = threading.Thread(target=consume)
     t.start()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from arktos.api.errors import Cause
@@ -32,7 +32,7 @@ MAX_ANNOTATIONS_BYTES = 256 * 1024
 
 def now_rfc3339() -> str:
     """Current UTC time in Kubernetes' second-precision RFC 3339 form."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def hash_key(uid: str) -> int:
@@ -59,8 +59,8 @@ def dns_label_errors(value: str) -> list[str]:
     if len(value) > 63:
         return ["must be no more than 63 characters"]
     if not _DNS_LABEL.match(value):
-        return ["a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
-                "or '-', and must start and end with an alphanumeric character"]
+        return [("a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
+                 "or '-', and must start and end with an alphanumeric character")]
     return []
 
 
@@ -68,8 +68,8 @@ def dns_subdomain_errors(value: str) -> list[str]:
     if len(value) > 253:
         return ["must be no more than 253 characters"]
     if not _DNS_SUBDOMAIN.match(value):
-        return ["a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                "characters, '-' or '.', and must start and end with an alphanumeric character"]
+        return [("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                 "characters, '-' or '.', and must start and end with an alphanumeric character")]
     return []
 
 

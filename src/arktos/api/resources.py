@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from arktos.api.errors import Cause
+from arktos.api.meta import dns_subdomain_errors
 
 Obj = dict[str, Any]
 Validator = Callable[[Obj, Obj | None], list[Cause]]
@@ -19,6 +20,8 @@ Validator = Callable[[Obj, Obj | None], list[Cause]]
 Defaulter = Callable[[Obj], None]
 """Fills defaults into the object in place."""
 Getter = Callable[[Obj], Any]
+NameCheck = Callable[[str], list[str]]
+"""name -> problems with it (empty when valid)."""
 
 
 class Scope(enum.Enum):
@@ -72,6 +75,8 @@ class ResourceType:
     """Top-level fields whose change bumps `metadata.generation`."""
     verbs: tuple[str, ...] = ALL_VERBS
     categories: tuple[str, ...] = ()
+    name_check: NameCheck = dns_subdomain_errors
+    """Rule for `metadata.name` (DNS subdomain unless the kind says otherwise)."""
 
     @property
     def group_version(self) -> str:

@@ -16,8 +16,12 @@ import orjson
 from arktos.api import errors
 from arktos.api.meta import TENANT_ALL
 from arktos.api.resources import Obj, ResourceType
-from arktos.api.selectors import BASE_FIELDS, object_fields, parse_field_selector, \
-    parse_label_selector
+from arktos.api.selectors import (
+    BASE_FIELDS,
+    object_fields,
+    parse_field_selector,
+    parse_label_selector,
+)
 from arktos.apiserver.store import Where
 from arktos.apiserver.watchcache import Entry, decode
 from arktos.storage import Compacted, Storage

@@ -48,18 +48,10 @@ def _check_scope_field(md: dict[str, Any], field: str, value: str, scoped: bool)
     md[field] = value
 
 
-def name_errors(rtype: ResourceType) -> Any:
-    if rtype.kind == "Tenant":
-        return meta.tenant_name_errors
-    if rtype.kind == "Namespace":
-        return meta.dns_label_errors
-    return meta.dns_subdomain_errors
-
-
 def validate(rtype: ResourceType, obj: Obj, old: Obj | None) -> None:
     """Run the metadata and kind checks; raise 422 Invalid with every cause."""
     md = obj["metadata"]
-    causes = meta.metadata_causes(md, name_check=name_errors(rtype))
+    causes = meta.metadata_causes(md, name_check=rtype.name_check)
     if rtype.tenanted:
         causes += [Cause("metadata.tenant", e) for e in meta.tenant_name_errors(md["tenant"])]
     if rtype.namespaced:

@@ -4,7 +4,7 @@ subresources. Object rules live in objects.py/store.py; this module only speaks 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -89,7 +89,7 @@ class ResourceHandler:
               info: RequestInfo) -> web.Response:
         include = request.query.get("includeObject", "Metadata")
         try:
-            table = to_table(info.rtype, [e.obj for e in entries], now=datetime.now(timezone.utc),
+            table = to_table(info.rtype, [e.obj for e in entries], now=datetime.now(UTC),
                              include_object=include, list_meta=list_meta)
         except ValueError as exc:
             raise errors.bad_request(str(exc)) from None
@@ -118,8 +118,8 @@ class ResourceHandler:
         body = self.checked_named_body(info, where, await codec.read_object(request))
         return await self.replace(info, where, body, request)
 
-    def checked_named_body(self, info: RequestInfo, where: Where, body: Any) -> Obj:
-        body = objects.check_body(info.rtype, body, tenant=where.tenant,
+    def checked_named_body(self, info: RequestInfo, where: Where, raw: Any) -> Obj:
+        body = objects.check_body(info.rtype, raw, tenant=where.tenant,
                                   namespace=where.namespace)
         name = body["metadata"].get("name")
         if name not in (None, "", info.name):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -18,8 +18,13 @@ from aiohttp import web
 
 from arktos.api import errors
 from arktos.apiserver import codec
-from arktos.apiserver.lists import ListOptions, Predicate, make_predicate, parse_revision, \
-    scope_prefix
+from arktos.apiserver.lists import (
+    ListOptions,
+    Predicate,
+    make_predicate,
+    parse_revision,
+    scope_prefix,
+)
 from arktos.apiserver.request import RequestInfo
 from arktos.apiserver.store import Where
 from arktos.apiserver.table import to_table
@@ -62,7 +67,7 @@ class _Stream:
 
     def encode(self, type_: str, event: CacheEvent | None, entry: Entry) -> bytes:
         if self.table:
-            obj = to_table(self.info.rtype, [entry.obj], now=datetime.now(timezone.utc),
+            obj = to_table(self.info.rtype, [entry.obj], now=datetime.now(UTC),
                            include_object="Object")
             return orjson.dumps({"type": type_, "object": obj}) + b"\n"
         if event is not None:

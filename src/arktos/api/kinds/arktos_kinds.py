@@ -24,7 +24,7 @@ from arktos.api.kinds._checks import (
     type_invalid,
 )
 from arktos.api.kinds.core import NAMESPACE_PHASES, default_phased, validate_phased
-from arktos.api.meta import dns_subdomain_errors
+from arktos.api.meta import dns_subdomain_errors, tenant_name_errors
 from arktos.api.resources import Column, Obj, ResourceType, Scope
 
 TENANT_FINALIZER = "arktos"
@@ -135,6 +135,7 @@ TYPES = [
     ResourceType("", "v1", "Tenant", "tenants", Scope.CLUSTER, short_names=("te",),
                  subresources=frozenset({"status", "finalize"}),
                  validate=_validate_tenant, default=_default_tenant,
+                 name_check=tenant_name_errors,
                  columns=(Column("STORAGEID", lambda o: text(dig(o, "spec", "storageClusterId"),
                                                              "")),
                           Column("STATUS", lambda o: text(dig(o, "status", "phase"), ""))),

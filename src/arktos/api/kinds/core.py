@@ -25,6 +25,7 @@ from arktos.api.kinds._checks import (
 )
 from arktos.api.kinds.pod import POD
 from arktos.api.kinds.podspec import TAINT_EFFECTS
+from arktos.api.meta import dns_label_errors
 from arktos.api.resources import Column, Getter, Obj, ResourceType, Scope
 
 NAMESPACE_PHASES = ("Active", "Terminating")
@@ -213,6 +214,7 @@ TYPES = [
     ResourceType("", "v1", "Namespace", "namespaces", Scope.TENANT, short_names=("ns",),
                  subresources=frozenset({"status", "finalize"}),
                  validate=_validate_namespace, default=_default_namespace,
+                 name_check=dns_label_errors,
                  columns=(Column("STATUS", lambda o: text(dig(o, "status", "phase"), "")),),
                  field_labels={"status.phase": lambda o: text(dig(o, "status", "phase"), "")}),
     POD,

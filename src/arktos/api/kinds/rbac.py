@@ -137,15 +137,19 @@ _BINDING_COLUMNS = (
     Column("SERVICEACCOUNTS", _subjects("ServiceAccount"), priority=1),
 )
 
+_NAME = path_segment_name_errors
+
 TYPES = [
     ResourceType(_G, "v1", "Role", "roles", Scope.NAMESPACE, subresources=_NO_SUB,
-                 spec_fields=(), validate=_role_validator(namespaced=True)),
+                 spec_fields=(), validate=_role_validator(namespaced=True), name_check=_NAME),
     ResourceType(_G, "v1", "RoleBinding", "rolebindings", Scope.NAMESPACE, subresources=_NO_SUB,
-                 spec_fields=(), validate=_binding_validator(cluster=False),
+                 spec_fields=(), validate=_binding_validator(cluster=False), name_check=_NAME,
                  default=_default_binding, columns=_BINDING_COLUMNS),
     ResourceType(_G, "v1", "ClusterRole", "clusterroles", Scope.TENANT, subresources=_NO_SUB,
-                 spec_fields=(), validate=_role_validator(namespaced=False)),
+                 spec_fields=(), validate=_role_validator(namespaced=False),
+                 name_check=_NAME),
     ResourceType(_G, "v1", "ClusterRoleBinding", "clusterrolebindings", Scope.TENANT,
                  subresources=_NO_SUB, spec_fields=(), validate=_binding_validator(cluster=True),
+                 name_check=_NAME,
                  default=_default_binding, columns=_BINDING_COLUMNS),
 ]
