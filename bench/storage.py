@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from arktos.storage.url import open_storage  # noqa: E402
-from tests.etcd_server import start_etcd  # noqa: E402
+from arktos.storage.url import open_storage
+from tests.etcd_server import start_etcd
 
 
 async def measure(url: str, callers: int, per: int) -> float:

@@ -25,11 +25,12 @@ class ApiServerProcess:
     """A running API server; `url` is its base URL, `kubeconfig` the admin kubeconfig."""
 
     def __init__(self, data_dir: Path, storage: str = "", port: int = 0,
-                 command: str = "apiserver") -> None:
+                 command: str = "apiserver", extra_args: tuple[str, ...] = ()) -> None:
         self.data_dir = data_dir
         self.storage = storage
         self.port = port or free_port()
         self.command = command
+        self.extra_args = extra_args
         self.url = f"http://127.0.0.1:{self.port}"
         self.kubeconfig = data_dir / "admin.kubeconfig"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -37,7 +38,7 @@ class ApiServerProcess:
     def start(self) -> ApiServerProcess:
         args = [sys.executable, "-m", "arktos.cli.main", self.command,
                 "--data-dir", str(self.data_dir), "--port", str(self.port),
-                "--bookmark-interval", "1"]
+                "--bookmark-interval", "1", *self.extra_args]
         if self.storage:
             args += ["--storage", self.storage]
         self.data_dir.mkdir(parents=True, exist_ok=True)

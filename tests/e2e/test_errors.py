@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import pytest
 
+from tests.apiserver_proc import ApiServerProcess
 from tests.e2e.rest import Rest, configmap
 
 
@@ -104,3 +108,24 @@ def test_bad_selectors_and_options(rest: Rest, base: str) -> None:
     _assert_status(rest.get(base, fieldSelector="spec.nope=1"), 400, "BadRequest")
     _assert_status(rest.get(base, limit="x"), 400, "BadRequest")
     _assert_status(rest.get(base, **{"continue": "garbage"}), 400, "BadRequest")
+
+
+def test_too_many_requests_in_flight(tmp_path: Path) -> None:
+    """Beyond --max-mutating-requests-inflight a write gets 429 + Retry-After and no effect."""
+    server = ApiServerProcess(tmp_path, extra_args=("--max-mutating-requests-inflight", "1"))
+    server.start()
+    try:
+        rest = Rest(server.url)
+        with ThreadPoolExecutor(32) as pool:
+            resps = list(pool.map(
+                lambda i: Rest(server.url).post("/api/v1/namespaces/default/configmaps",
+                                                configmap(f"c{i}")), range(200)))
+        codes = [r.status_code for r in resps]
+        assert set(codes) <= {201, 429} and 429 in codes and 201 in codes
+        limited = next(r for r in resps if r.status_code == 429)
+        _assert_status(limited, 429, "TooManyRequests")
+        assert limited.headers["Retry-After"] == "1"
+        stored = rest.names("/api/v1/namespaces/default/configmaps")
+        assert len(stored) == codes.count(201)
+    finally:
+        server.stop()

@@ -18,6 +18,7 @@ from arktos.api.kinds import REGISTRY
 from arktos.api.meta import SYSTEM_NAMESPACES, TENANT_SYSTEM
 from arktos.api.resources import Registry
 from arktos.apiserver import codec, discovery, openapi
+from arktos.apiserver.flowcontrol import InflightLimiter
 from arktos.apiserver.resources import ResourceHandler
 from arktos.apiserver.store import Store, Where
 from arktos.apiserver.watchcache import WatchCache
@@ -46,7 +47,9 @@ class APIServer:
     """One API server over one storage."""
 
     def __init__(self, storage: Storage, *, host: str = "127.0.0.1", port: int = 6443,
-                 registry: Registry = REGISTRY, bookmark_interval: float = 10.0) -> None:
+                 registry: Registry = REGISTRY, bookmark_interval: float = 10.0,
+                 max_inflight: tuple[int, int] = (400, 200)) -> None:
+        """`max_inflight` is (read-only, mutating) requests in flight; 0 means unlimited."""
         self.storage = storage
         self.host, self.port = host, port
         self.registry = registry
@@ -55,9 +58,11 @@ class APIServer:
         self.resources = ResourceHandler(self.store, bookmark_interval=bookmark_interval)
         self.ready = asyncio.Event()
         self._docs: dict[str, bytes] = {}
+        self.limiter = InflightLimiter(readonly=max_inflight[0], mutating=max_inflight[1])
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[status_errors], client_max_size=codec.MAX_BODY + 1)
+        app = web.Application(middlewares=[status_errors, self.limiter.middleware],
+                              client_max_size=codec.MAX_BODY + 1)
         app.router.add_route("*", "/{tail:.*}", self.dispatch)
         return app
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -29,25 +30,41 @@ StorageUrl = Annotated[str, typer.Option(
 Bookmarks = Annotated[float, typer.Option(
     "--bookmark-interval", help="Seconds between BOOKMARK events on idle watches that ask "
     "for them.")]
+ReadInflight = Annotated[int, typer.Option(
+    "--max-requests-inflight", help="Read-only requests served at once (0: no limit); "
+    "more get 429.")]
+WriteInflight = Annotated[int, typer.Option(
+    "--max-mutating-requests-inflight", help="Mutating requests served at once (0: no "
+    "limit); more get 429.")]
 
 
-def _storage_url(data_dir: Path, storage: str) -> str:
-    return storage or f"sqlite:///{(data_dir / 'state.db').resolve()}"
+@dataclass(frozen=True)
+class ServerOptions:
+    data_dir: Path
+    host: str
+    port: int
+    storage: str
+    bookmark_interval: float
+    max_inflight: tuple[int, int]
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///{(self.data_dir / 'state.db').resolve()}"
 
 
-async def _serve(data_dir: Path, host: str, port: int, storage: str, banner: bool,
-                 bookmarks: float) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    store = await open_storage(_storage_url(data_dir, storage))
-    server = APIServer(store, host=host, port=port, bookmark_interval=bookmarks)
-    kubeconfig = data_dir / "admin.kubeconfig"
-    shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+async def _serve(opts: ServerOptions, banner: bool) -> None:
+    opts.data_dir.mkdir(parents=True, exist_ok=True)
+    store = await open_storage(opts.storage_url)
+    server = APIServer(store, host=opts.host, port=opts.port,
+                       bookmark_interval=opts.bookmark_interval, max_inflight=opts.max_inflight)
+    kubeconfig = opts.data_dir / "admin.kubeconfig"
+    host = "127.0.0.1" if opts.host in ("0.0.0.0", "") else opts.host
 
     def started() -> None:
-        write_kubeconfig(kubeconfig, admin_kubeconfig(f"http://{shown_host}:{port}"))
+        write_kubeconfig(kubeconfig, admin_kubeconfig(f"http://{host}:{opts.port}"))
         if banner:
-            console.print(f"[green]arktos is up[/green] on http://{shown_host}:{port} "
-                          f"(storage: {_storage_url(data_dir, storage)})\n"
+            console.print(f"[green]arktos is up[/green] on http://{host}:{opts.port} "
+                          f"(storage: {opts.storage_url})\n"
                           f"kubeconfig: {kubeconfig.resolve()}\n"
                           f"try: kubectl --kubeconfig {kubeconfig} get namespaces\n"
                           "stop with Ctrl-C")
@@ -65,11 +82,11 @@ async def _serve(data_dir: Path, host: str, port: int, storage: str, banner: boo
         await store.close()
 
 
-def _run(data_dir: Path, host: str, port: int, storage: str, banner: bool,
-         bookmarks: float) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def _run(opts: ServerOptions, *, banner: bool) -> None:
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        asyncio.run(_serve(data_dir, host, port, storage, banner, bookmarks))
+        asyncio.run(_serve(opts, banner))
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -77,17 +94,22 @@ def _run(data_dir: Path, host: str, port: int, storage: str, banner: bool,
 
 @app.command()
 def up(data_dir: DataDir = Path(".arktos"), port: Port = 6443, host: Host = "127.0.0.1",
-       storage: StorageUrl = "", bookmark_interval: Bookmarks = 10.0) -> None:
+       storage: StorageUrl = "", bookmark_interval: Bookmarks = 10.0,
+       max_requests_inflight: ReadInflight = 400,
+       max_mutating_requests_inflight: WriteInflight = 200) -> None:
     """Run the whole cluster on this machine in the foreground (Ctrl-C stops it)."""
-    _run(data_dir, host, port, storage, True, bookmark_interval)
+    _run(ServerOptions(data_dir, host, port, storage, bookmark_interval,
+                       (max_requests_inflight, max_mutating_requests_inflight)), banner=True)
 
 
 @app.command()
 def apiserver(data_dir: DataDir = Path(".arktos"), port: Port = 6443,
               host: Host = "127.0.0.1", storage: StorageUrl = "",
-              bookmark_interval: Bookmarks = 10.0) -> None:
+              bookmark_interval: Bookmarks = 10.0, max_requests_inflight: ReadInflight = 400,
+              max_mutating_requests_inflight: WriteInflight = 200) -> None:
     """Run the API server alone."""
-    _run(data_dir, host, port, storage, False, bookmark_interval)
+    _run(ServerOptions(data_dir, host, port, storage, bookmark_interval,
+                       (max_requests_inflight, max_mutating_requests_inflight)), banner=False)
 
 
 if __name__ == "__main__":
