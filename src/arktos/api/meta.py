@@ -79,15 +79,24 @@ def tenant_name_errors(value: str) -> list[str]:
     return dns_label_errors(value)
 
 
-def _qualified_name_errors(key: str) -> list[str]:
-    prefix, _, name = key.rpartition("/")
+def qualified_name_errors(key: str) -> list[str]:
+    """Problems of a label/annotation key or qualified name `[dns-subdomain-prefix/]name`."""
+    prefix, slash, name = key.rpartition("/")
     errs = []
-    if prefix and dns_subdomain_errors(prefix):
-        errs.append("prefix part must be a DNS subdomain")
+    if slash and (not prefix or dns_subdomain_errors(prefix)):
+        errs.append("prefix part must be a lowercase RFC 1123 subdomain")
     if not name or len(name) > 63 or not _QUALIFIED_NAME.match(name):
         errs.append("name part must consist of alphanumeric characters, '-', '_' or '.', and "
                     "must start and end with an alphanumeric character (at most 63 characters)")
     return errs
+
+
+def label_value_errors(value: str) -> list[str]:
+    """Problems of a label value (the empty string is valid)."""
+    if len(value) > 63 or not _LABEL_VALUE.match(value):
+        return [("a valid label value must be 63 characters or less, empty or made of "
+                 "alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric")]
+    return []
 
 
 def _map_causes(path: str, value: Any, *, labels: bool) -> list[Cause]:
@@ -100,10 +109,9 @@ def _map_causes(path: str, value: Any, *, labels: bool) -> list[Cause]:
         if not isinstance(v, str):
             causes.append(Cause(f"{path}[{k}]", "must be a string", "FieldValueTypeInvalid"))
             continue
-        causes += [Cause(path, f'"{k}": {e}') for e in _qualified_name_errors(str(k))]
-        if labels and (len(v) > 63 or not _LABEL_VALUE.match(v)):
-            causes.append(Cause(f"{path}[{k}]", f'"{v}": a valid label value must be 63 '
-                                "characters or less, alphanumeric, '-', '_' or '.'"))
+        causes += [Cause(path, f'"{k}": {e}') for e in qualified_name_errors(str(k))]
+        if labels:
+            causes += [Cause(f"{path}[{k}]", f'"{v}": {e}') for e in label_value_errors(v)]
     if not labels and sum(len(k) + len(str(v)) for k, v in value.items()) > MAX_ANNOTATIONS_BYTES:
         causes.append(Cause(path, "may not be more than 256 KiB", "FieldValueTooLong"))
     return causes

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from arktos.api.errors import StatusError, bad_request
-from arktos.api.meta import dns_subdomain_errors
+from arktos.api.meta import label_value_errors, qualified_name_errors
 
 LabelOp = Literal["=", "!=", "in", "notin", "exists", "!"]
 FieldOp = Literal["=", "!=", ">", ">=", "<", "<="]
@@ -25,8 +25,6 @@ FieldValue = str | int
 BASE_FIELDS = ("metadata.name", "metadata.namespace", "metadata.tenant", "metadata.hashKey")
 """Field-selector keys every kind supports."""
 
-_NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _INT = re.compile(r"^[+-]?[0-9]+$")
 _SET_OPS: tuple[LabelOp, ...] = ("in", "notin")
 _STRUCTURED_OPS: dict[str, LabelOp] = {"In": "in", "NotIn": "notin", "Exists": "exists",
@@ -86,29 +84,9 @@ class LabelSelector:
         return ",".join(str(r) for r in self.requirements)
 
 
-def label_key_errors(key: str) -> list[str]:
-    """Problems of a label key `[dns-subdomain-prefix/]name` (empty list when valid)."""
-    prefix, slash, name = key.rpartition("/")
-    errs = []
-    if slash and (not prefix or dns_subdomain_errors(prefix)):
-        errs.append("prefix part must be a lowercase RFC 1123 subdomain")
-    if len(name) > 63 or not _NAME_PART.match(name):
-        errs.append("name part must consist of alphanumeric characters, '-', '_' or '.', and "
-                    "must start and end with an alphanumeric character (at most 63 characters)")
-    return errs
-
-
-def label_value_errors(value: str) -> list[str]:
-    """Problems of a label value (empty list when valid; the empty string is valid)."""
-    if len(value) > 63 or not _LABEL_VALUE.match(value):
-        return [("a valid label value must be 63 characters or less, empty or made of "
-                 "alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric")]
-    return []
-
-
 def _requirement(key: str, op: LabelOp, values: Iterable[str], where: str) -> Requirement:
     """A checked, canonical requirement; `where` prefixes error messages."""
-    errs = [f'key "{key}": {e}' for e in label_key_errors(key)]
+    errs = [f'key "{key}": {e}' for e in qualified_name_errors(key)]
     vals = tuple(sorted(set(values)))
     errs += [f'value "{v}": {e}' for v in vals for e in label_value_errors(v)]
     if errs:

@@ -18,13 +18,11 @@ from decimal import Decimal
 from typing import Any
 
 from arktos.api.errors import Cause
-from arktos.api.meta import dns_subdomain_errors
+from arktos.api.meta import label_value_errors, qualified_name_errors
 from arktos.api.quantity import QUANTITY_ERROR, parse_quantity
 
 NameCheck = Callable[[str], list[str]]
 
-_QUALIFIED = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _IANA_SVC = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
@@ -89,25 +87,6 @@ def child(path: str, key: str | int) -> str:
 
 
 # --- value checks (return messages, like meta.dns_label_errors) --------------------------
-
-def qualified_name_errors(key: str) -> list[str]:
-    """A label/annotation key or resource name: `[prefix/]name`."""
-    prefix, slash, name = key.rpartition("/")
-    errs = []
-    if slash and (not prefix or dns_subdomain_errors(prefix)):
-        errs.append("prefix part must be a lowercase RFC 1123 subdomain")
-    if not name or len(name) > 63 or not _QUALIFIED.match(name):
-        errs.append("name part must consist of alphanumeric characters, '-', '_' or '.', and "
-                    "must start and end with an alphanumeric character (at most 63 characters)")
-    return errs
-
-
-def label_value_errors(value: str) -> list[str]:
-    if len(value) > 63 or not _LABEL_VALUE.match(value):
-        return [("a valid label must be an empty string or consist of alphanumeric characters, "
-                "'-', '_' or '.', and must start and end with an alphanumeric character")]
-    return []
-
 
 def dns1035_label_errors(value: str) -> list[str]:
     if len(value) > 63 or not _DNS1035.match(value):

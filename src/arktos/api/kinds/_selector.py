@@ -11,10 +11,9 @@ from arktos.api.kinds._checks import (
     Fields,
     dicts,
     forbidden,
-    label_value_errors,
-    qualified_name_errors,
     required,
 )
+from arktos.api.meta import label_value_errors, qualified_name_errors
 
 OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 

@@ -16,16 +16,14 @@ from arktos.api.kinds._checks import (
     fill,
     finalizer_errors,
     invalid,
-    label_value_errors,
     number,
-    qualified_name_errors,
     section,
     text,
     time_errors,
 )
 from arktos.api.kinds.pod import POD
 from arktos.api.kinds.podspec import TAINT_EFFECTS
-from arktos.api.meta import dns_label_errors
+from arktos.api.meta import dns_label_errors, label_value_errors, qualified_name_errors
 from arktos.api.resources import Column, Getter, Obj, ResourceType, Scope
 
 NAMESPACE_PHASES = ("Active", "Terminating")

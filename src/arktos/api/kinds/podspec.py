@@ -16,12 +16,15 @@ from arktos.api.kinds._checks import (
     forbidden,
     invalid,
     ip_errors,
-    label_value_errors,
-    qualified_name_errors,
     required,
 )
 from arktos.api.kinds._workloads import check_workloads, default_workloads
-from arktos.api.meta import dns_label_errors, dns_subdomain_errors
+from arktos.api.meta import (
+    dns_label_errors,
+    dns_subdomain_errors,
+    label_value_errors,
+    qualified_name_errors,
+)
 
 __all__ = ["check_pod_spec", "default_pod_spec"]
 
