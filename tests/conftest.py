@@ -8,14 +8,20 @@ from pathlib import Path
 import pytest
 
 from tests.apiserver_proc import ApiServerProcess
-from tests.etcd_server import start_etcd
+from tests.etcd_server import EtcdProcess, start_etcd
 
 
 @pytest.fixture(scope="session")
-def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real etcd for this test session; yields its storage URL."""
-    with start_etcd(tmp_path_factory.mktemp("etcd")) as proc:
-        yield proc.url
+def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdProcess]:
+    """One real etcd per test session (per xdist worker)."""
+    with start_etcd(tmp_path_factory.mktemp("etcd")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def etcd(etcd_server: EtcdProcess) -> str:
+    """The storage URL of the session's etcd."""
+    return etcd_server.url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "etcd"])

@@ -8,21 +8,13 @@ gets its own key prefix (`backend.prefix`) and must only assert relative revisio
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from arktos.storage.interface import Storage
 from arktos.storage.url import open_storage
-from tests.etcd_server import EtcdProcess, start_etcd
-
-
-@pytest.fixture(scope="session")
-def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdProcess]:
-    """One real etcd for the whole session."""
-    with start_etcd(tmp_path_factory.mktemp("etcd")) as server:
-        yield server
 
 
 class Backend:
@@ -49,7 +41,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     if request.param == "sqlite":
         url = f"sqlite://{tmp_path / 'state.db'}"
     else:
-        url = request.getfixturevalue("etcd_server").url
+        url = request.getfixturevalue("etcd_server").url  # shared with the API-server tests
     opener = Backend(request.param, url)
     yield opener
     await opener.close_all()

@@ -204,7 +204,9 @@ class WatchCache:
         self._advance(rev)
 
     async def _follow(self) -> None:
-        async for ev in self._storage.watch(ROOT, from_revision=self.revision + 1):
+        # The whole key space, not just ROOT: the revision then tracks every write to the
+        # store (also other users of a shared etcd), which `wait_fresh` relies on.
+        async for ev in self._storage.watch("", from_revision=self.revision + 1):
             cache = self._cache_for_key(ev.kv.key)
             if cache is not None:
                 cache.apply(self._to_cache_event(ev.type, ev.kv, ev.prev))
