@@ -18,7 +18,7 @@ class Cause:
     reason: str = "FieldValueInvalid"
 
     def to_dict(self) -> dict[str, str]:
-        return {"reason": self.reason, "message": f"{self.field}: {self.message}",
+        return {"reason": self.reason, "message": self.message,
                 "field": self.field}
 
 

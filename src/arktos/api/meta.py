@@ -109,9 +109,10 @@ def _map_causes(path: str, value: Any, *, labels: bool) -> list[Cause]:
         if not isinstance(v, str):
             causes.append(Cause(f"{path}[{k}]", "must be a string", "FieldValueTypeInvalid"))
             continue
-        causes += [Cause(path, f'"{k}": {e}') for e in qualified_name_errors(str(k))]
+        causes += [Cause(path, f'Invalid value: "{k}": {e}') for e in qualified_name_errors(str(k))]
         if labels:
-            causes += [Cause(f"{path}[{k}]", f'"{v}": {e}') for e in label_value_errors(v)]
+            causes += [Cause(f"{path}[{k}]", f'Invalid value: "{v}": {e}')
+                       for e in label_value_errors(v)]
     if not labels and sum(len(k) + len(str(v)) for k, v in value.items()) > MAX_ANNOTATIONS_BYTES:
         causes.append(Cause(path, "may not be more than 256 KiB", "FieldValueTooLong"))
     return causes
@@ -144,7 +145,8 @@ def metadata_causes(meta: dict[str, Any], *, name_check: Any = dns_subdomain_err
     elif not isinstance(name, str):
         causes.append(Cause("metadata.name", "must be a string", "FieldValueTypeInvalid"))
     else:
-        causes += [Cause("metadata.name", f'"{name}": {e}') for e in name_check(name)]
+        causes += [Cause("metadata.name", f'Invalid value: "{name}": {e}')
+                   for e in name_check(name)]
     causes += _map_causes("metadata.labels", meta.get("labels"), labels=True)
     causes += _map_causes("metadata.annotations", meta.get("annotations"), labels=False)
     causes += _owner_ref_causes(meta.get("ownerReferences"))

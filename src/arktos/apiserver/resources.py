@@ -60,7 +60,7 @@ class ResourceHandler:
         if opts.resource_version_match == "Exact" and opts.resource_version:
             opts = _with_continue_at(opts, parse_revision(opts.resource_version))
         elif not opts.continue_token:
-            await self._wait_fresh(opts.resource_version)
+            await self.wait_fresh(opts.resource_version)
         cache = self.cache.cache(info.rtype)
         page = await list_page(self.store.storage, cache.items, self.cache.revision, where, opts)
         list_meta: dict[str, Any] = {"resourceVersion": str(page.revision)}
@@ -74,7 +74,7 @@ class ResourceHandler:
         body = prefix + b',"items":[' + b",".join(e.raw for e in page.items) + b"]}"
         return codec.raw_response(body)
 
-    async def _wait_fresh(self, resource_version: str) -> None:
+    async def wait_fresh(self, resource_version: str) -> None:
         """RV "" reads the latest state; "0" any cached state; N a state at least as new."""
         try:
             if resource_version == "":

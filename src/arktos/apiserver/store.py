@@ -123,7 +123,10 @@ class Store:
             if isinstance(new, Awaitable):
                 new = await new
             if objects.same_content(new, current.obj) or dry_run:
-                return new
+                # Nothing is written: answer with the stored resourceVersion, as kube-apiserver.
+                out = dict(new)
+                out["metadata"] = dict(new["metadata"], resourceVersion=str(current.rev))
+                return out
             try:
                 return await self._put(where, key, new, current.rev)
             except Conflict:

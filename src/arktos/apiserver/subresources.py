@@ -123,20 +123,33 @@ async def _scale(h: ResourceHandler, request: web.Request, info: RequestInfo,
         return codec.json_response(_scale_of((await h.store.get(where, info.name)).obj))
     raw = await codec.read_body(request)
     content_type = codec.media_type(request)
+    body: Any = None if info.verb == "patch" else codec.parse(raw, content_type)
+    md = body.get("metadata") if isinstance(body, dict) else None
+    precondition = str(md.get("resourceVersion") or "") or None if isinstance(md, dict) else None
 
     def mutate(current: Obj) -> Obj:
-        scale = _scale_of(current)
-        if info.verb == "patch":
-            scale = apply_patch(scale, raw, content_type, "Scale")
-        else:
-            scale = codec.parse(raw, content_type)
-        replicas = (scale.get("spec") or {}).get("replicas") if isinstance(scale, dict) else None
-        if not isinstance(replicas, int) or replicas < 0:
+        scale: Any = (apply_patch(_scale_of(current), raw, content_type, "Scale")
+                      if info.verb == "patch" else body)
+        replicas = _scale_replicas(scale)
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             raise errors.invalid("Scale", info.name, [errors.Cause(
                 "spec.replicas", "must be a non-negative integer")])
         new = copy.deepcopy(current)
         new.setdefault("spec", {})["replicas"] = replicas
         return objects.prepare_update(info.rtype, new, current, "")
 
-    return codec.json_response(_scale_of(await h.store.guaranteed_update(where, info.name,
-                                                                          mutate)))
+    return codec.json_response(_scale_of(await h.store.guaranteed_update(
+        where, info.name, mutate, precondition=precondition)))
+
+
+def _scale_replicas(scale: Any) -> Any:
+    """spec.replicas of a Scale body. autoscaling/v1 drops a zero (`replicas,omitempty`), so
+    absent or null means 0; a malformed body gives None."""
+    if not isinstance(scale, dict):
+        return None
+    spec = scale.get("spec")
+    spec = {} if spec is None else spec
+    if not isinstance(spec, dict):
+        return None
+    replicas = spec.get("replicas")
+    return 0 if replicas is None else replicas

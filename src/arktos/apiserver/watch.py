@@ -99,7 +99,7 @@ async def serve_watch(handler: ResourceHandler, request: web.Request, info: Requ
     prefix = scope_prefix(where)
     initial = opts.resource_version in ("", "0") or opts.send_initial_events
     if opts.resource_version not in ("", "0"):
-        await handler._wait_fresh(opts.resource_version)
+        await handler.wait_fresh(opts.resource_version)
     stream = _Stream(handler, request, info, pred)
     from_rev = None if initial else parse_revision(opts.resource_version)
     try:
