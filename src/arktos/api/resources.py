@@ -7,7 +7,7 @@ No I/O here.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,7 +143,7 @@ class Registry:
         if len(self._by_path) != len(self._types):
             raise ValueError("duplicate resource in registry")
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[ResourceType]:
         return iter(self._types)
 
     def lookup(self, group: str, version: str, plural: str) -> ResourceType | None:
