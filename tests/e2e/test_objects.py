@@ -194,3 +194,20 @@ def test_delete_collection(rest: Rest, ns: str) -> None:
         rest.ok(rest.post(base, configmap(f"d{i}", labels={"x": "1" if i else "0"})))
     rest.ok(rest.delete(base, labelSelector="x=1"))
     assert rest.names(base) == ["d0"]
+
+
+def test_propagation_policies_leave_finalizers_for_the_collector(rest: Rest, ns: str) -> None:
+    base = f"/api/v1/namespaces/{ns}/configmaps"
+    for name, policy, finalizer in (("fg", "Foreground", "foregroundDeletion"),
+                                    ("or", "Orphan", "orphan")):
+        rest.ok(rest.post(base, configmap(name)))
+        marked = rest.ok(rest.delete(f"{base}/{name}", {"propagationPolicy": policy}))
+        assert marked["metadata"]["finalizers"] == [finalizer]
+        assert marked["metadata"]["deletionTimestamp"]
+    rest.ok(rest.post(base, configmap("legacy")))
+    marked = rest.ok(rest.delete(f"{base}/legacy", {"orphanDependents": True}))
+    assert marked["metadata"]["finalizers"] == ["orphan"]
+    rest.ok(rest.post(base, configmap("bg")))
+    rest.ok(rest.delete(f"{base}/bg", propagationPolicy="Background"))
+    assert rest.get(f"{base}/bg").status_code == 404
+    assert rest.delete(f"{base}/x", {"propagationPolicy": "Sideways"}).status_code == 400

@@ -98,3 +98,13 @@ def test_body_tenant_must_match_url(rest: Rest, tenant_pair: tuple[str, str]) ->
 def test_all_is_not_a_writable_tenant(rest: Rest) -> None:
     resp = rest.post("/api/v1/tenants/all/namespaces/default/configmaps", configmap("x"))
     assert resp.status_code == 400
+
+
+def test_default_namespaces_go_only_with_their_tenant(rest: Rest,
+                                                      tenant_pair: tuple[str, str]) -> None:
+    a, _ = tenant_pair
+    refused = rest.delete(f"/api/v1/tenants/{a}/namespaces/default")
+    assert refused.status_code == 403
+    rest.ok(rest.delete(f"/api/v1/tenants/{a}"))
+    marked = rest.ok(rest.delete(f"/api/v1/tenants/{a}/namespaces/default"))
+    assert marked["status"]["phase"] == "Terminating"

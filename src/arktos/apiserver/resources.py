@@ -22,8 +22,6 @@ from arktos.apiserver.table import to_table
 from arktos.apiserver.watch import serve_watch
 from arktos.apiserver.watchcache import Entry
 
-_PROTECTED_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
-
 
 class ResourceHandler:
     """Serves every `/api/...` and `/apis/...` resource request."""
@@ -158,9 +156,10 @@ class ResourceHandler:
 
     async def _delete(self, request: web.Request, info: RequestInfo, where: Where) -> web.Response:
         opts = await _delete_options(request)
-        _admit_delete(info, where)
+        await self.store.admit_delete(where, info.name)
         obj = await self.store.delete(where, info.name, grace=opts.get("gracePeriodSeconds"),
                                       preconditions=opts.get("preconditions"),
+                                      propagation=opts.get("propagationPolicy") or "",
                                       dry_run=_dry_run(request))
         return codec.json_response(obj)
 
@@ -175,9 +174,10 @@ class ResourceHandler:
             md = entry.obj["metadata"]
             one = Where(info.rtype, md.get("tenant", ""), md.get("namespace", ""))
             try:
+                await self.store.admit_delete(one, md["name"])
                 deleted.append(await self.store.delete(
                     one, md["name"], grace=opts.get("gracePeriodSeconds"),
-                    dry_run=_dry_run(request)))
+                    propagation=opts.get("propagationPolicy") or "", dry_run=_dry_run(request)))
             except errors.StatusError as exc:
                 if exc.code != 404:
                     raise
@@ -221,18 +221,9 @@ async def _delete_options(request: web.Request) -> dict[str, Any]:
     if policy not in (None, "Orphan", "Background", "Foreground"):
         raise errors.bad_request(f'propagationPolicy "{policy}" is not one of Orphan, '
                                  "Background, Foreground")
-    if "orphanDependents" in opts and not isinstance(opts["orphanDependents"], bool):
+    orphan = opts.get("orphanDependents")
+    if orphan is not None and not isinstance(orphan, bool):
         raise errors.bad_request("orphanDependents must be a boolean")
+    if orphan is not None and policy is None:
+        opts["propagationPolicy"] = "Orphan" if orphan else "Background"
     return opts
-
-
-def _admit_delete(info: RequestInfo, where: Where) -> None:
-    """The system tenant and the default namespaces of the system tenant are immortal."""
-    kind = info.rtype.kind
-    if kind == "Tenant" and info.name == TENANT_SYSTEM:
-        raise errors.forbidden("this tenant may not be deleted")
-    if kind == "Namespace" and where.tenant == TENANT_SYSTEM \
-            and info.name in _PROTECTED_NAMESPACES:
-        raise errors.forbidden(f"namespace {where.tenant}/{info.name}: this namespace may not "
-                               "be deleted")
-

@@ -15,12 +15,15 @@ from typing import Any
 import orjson
 
 from arktos.api import errors, meta
+from arktos.api.meta import TENANT_SYSTEM
 from arktos.api.resources import Obj, Registry, ResourceType
 from arktos.apiserver import objects
 from arktos.apiserver.watchcache import Entry, WatchCache, decode
 from arktos.storage import Conflict, KeyExists, KeyNotFound, Storage
 
 Mutator = Callable[[Obj], Obj | Awaitable[Obj]]
+PROTECTED_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
+PROPAGATION_FINALIZERS = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}
 _RETRIES = 16
 
 
@@ -146,12 +149,31 @@ class Store:
         new["metadata"]["resourceVersion"] = str(rev)
         return new
 
+    async def admit_delete(self, where: Where, name: str) -> None:
+        """The system tenant is immortal; so are a tenant's default namespaces (all of them in
+        the system tenant; in other tenants until the tenant is being deleted)."""
+        kind = where.rtype.kind
+        if kind == "Tenant" and name == TENANT_SYSTEM:
+            raise errors.forbidden("this tenant may not be deleted")
+        if kind != "Namespace" or name not in PROTECTED_NAMESPACES:
+            return
+        if where.tenant != TENANT_SYSTEM:
+            tenant = await self._lookup(self._tenants, "", where.tenant)
+            if tenant is None or tenant["metadata"].get("deletionTimestamp"):
+                return
+        raise errors.forbidden(f"namespace {where.tenant}/{name}: this namespace may not be "
+                               "deleted")
+
     async def delete(self, where: Where, name: str, *, grace: int | None = None,
-                     preconditions: dict[str, Any] | None = None,
+                     preconditions: dict[str, Any] | None = None, propagation: str = "",
                      dry_run: bool = False) -> Obj:
-        """Delete now, or mark deleting when finalizers or a node agent must act first."""
+        """Delete now, or mark deleting when finalizers or a node agent must act first.
+
+        `propagation` Orphan or Foreground adds the finalizer the garbage collector acts on
+        (`orphan`, `foregroundDeletion`); Background (or "") leaves dependents to it."""
         rtype = where.rtype
         pre = preconditions or {}
+        finalizer = PROPAGATION_FINALIZERS.get(propagation)
 
         def mutate(current: Obj) -> Obj:
             md = current["metadata"]
@@ -165,6 +187,9 @@ class Store:
                 if pod_grace is None and rtype.kind == "Pod":
                     return _without_blockers(current)
                 return current
+            if finalizer and finalizer not in (md.get("finalizers") or []):
+                current = dict(current, metadata=dict(
+                    md, finalizers=[*(md.get("finalizers") or []), finalizer]))
             if objects.pending_finalizers(rtype, current) or pod_grace is not None:
                 return objects.mark_deleting(rtype, current, pod_grace or 0)
             return _without_blockers(objects.mark_deleting(rtype, current, 0))
