@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,12 @@ from rich.console import Console
 
 from arktos.apiserver.server import APIServer
 from arktos.cli.kubeconfig import admin_kubeconfig, write_kubeconfig
+from arktos.cli.supervisor import supervise
+from arktos.client.config import ClientConfig, ConfigError, load_config
+from arktos.client.rest import ApiClient
+from arktos.controllers.catalog import CONTROLLERS
+from arktos.controllers.manager import ControllerManager
+from arktos.controllers.settings import Settings
 from arktos.storage.url import open_storage
 
 app = typer.Typer(help="Arktos: a multi-tenant cluster manager for containers and VMs.",
@@ -36,6 +43,7 @@ ReadInflight = Annotated[int, typer.Option(
 WriteInflight = Annotated[int, typer.Option(
     "--max-mutating-requests-inflight", help="Mutating requests served at once (0: no "
     "limit); more get 429.")]
+Kubeconfig = Annotated[Path, typer.Option("--kubeconfig", help="How to reach the API server.")]
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,16 @@ class ServerOptions:
         return self.storage or f"sqlite:///{(self.data_dir / 'state.db').resolve()}"
 
 
-async def _serve(opts: ServerOptions, banner: bool) -> None:
+def _cancel_on_signals() -> None:
+    """SIGINT/SIGTERM cancel the running main task (a clean stop)."""
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
+
+
+async def _serve(opts: ServerOptions, *, up: bool) -> None:
+    """The API server; with `up`, also every other component as a supervised child."""
     opts.data_dir.mkdir(parents=True, exist_ok=True)
     store = await open_storage(opts.storage_url)
     server = APIServer(store, host=opts.host, port=opts.port,
@@ -60,33 +77,41 @@ async def _serve(opts: ServerOptions, banner: bool) -> None:
     kubeconfig = opts.data_dir / "admin.kubeconfig"
     host = "127.0.0.1" if opts.host in ("0.0.0.0", "") else opts.host
 
+    ready = asyncio.Event()
+
     def started() -> None:
+        ready.set()
         write_kubeconfig(kubeconfig, admin_kubeconfig(f"http://{host}:{opts.port}"))
-        if banner:
+        if up:
             console.print(f"[green]arktos is up[/green] on http://{host}:{opts.port} "
                           f"(storage: {opts.storage_url})\n"
                           f"kubeconfig: {kubeconfig.resolve()}\n"
                           f"try: kubectl --kubeconfig {kubeconfig} get namespaces\n"
                           "stop with Ctrl-C")
 
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
+    _cancel_on_signals()
     try:
-        await server.run(started)
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(server.run(started))
+            await ready.wait()
+            if up:
+                tg.create_task(supervise("controller-manager", [
+                    "controller-manager", "--kubeconfig", str(kubeconfig)]))
     except asyncio.CancelledError:
         pass
     finally:
         await store.close()
 
 
-def _run(opts: ServerOptions, *, banner: bool) -> None:
+def _logging() -> None:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def _run(opts: ServerOptions, *, up: bool) -> None:
+    _logging()
     try:
-        asyncio.run(_serve(opts, banner))
+        asyncio.run(_serve(opts, up=up))
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -99,7 +124,7 @@ def up(data_dir: DataDir = Path(".arktos"), port: Port = 6443, host: Host = "127
        max_mutating_requests_inflight: WriteInflight = 200) -> None:
     """Run the whole cluster on this machine in the foreground (Ctrl-C stops it)."""
     _run(ServerOptions(data_dir, host, port, storage, bookmark_interval,
-                       (max_requests_inflight, max_mutating_requests_inflight)), banner=True)
+                       (max_requests_inflight, max_mutating_requests_inflight)), up=True)
 
 
 @app.command()
@@ -109,7 +134,48 @@ def apiserver(data_dir: DataDir = Path(".arktos"), port: Port = 6443,
               max_mutating_requests_inflight: WriteInflight = 200) -> None:
     """Run the API server alone."""
     _run(ServerOptions(data_dir, host, port, storage, bookmark_interval,
-                       (max_requests_inflight, max_mutating_requests_inflight)), banner=False)
+                       (max_requests_inflight, max_mutating_requests_inflight)), up=False)
+
+
+@app.command("controller-manager")
+def controller_manager(
+        kubeconfig: Kubeconfig,
+        controllers: Annotated[str, typer.Option(
+            help="Comma-separated controllers to run, or * for all.")] = "*",
+        leader_elect: Annotated[bool, typer.Option(
+            help="Run only while holding the controller-manager lease.")] = True,
+        node_monitor_grace_period: Annotated[float, typer.Option(
+            help="Seconds without a node heartbeat before the node is NotReady.")] = 40.0,
+        pod_eviction_timeout: Annotated[float, typer.Option(
+            help="Seconds a node is unreachable before its pods are deleted.")] = 300.0) -> None:
+    """Run the controllers (tenant, namespace, garbage collector, workloads, nodes, ...)."""
+    _logging()
+    names = list(CONTROLLERS) if controllers == "*" else controllers.split(",")
+    unknown = [n for n in names if n not in CONTROLLERS]
+    if unknown:
+        console.print(f"[red]error:[/red] unknown controllers {', '.join(unknown)}; known: "
+                      f"{', '.join(CONTROLLERS)}")
+        raise typer.Exit(2)
+    try:
+        config = load_config(kubeconfig)
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    settings = Settings(leader_elect=leader_elect,
+                        node_monitor_grace_period=node_monitor_grace_period,
+                        pod_eviction_timeout=pod_eviction_timeout)
+    asyncio.run(_run_component(config, lambda api: ControllerManager(
+        api, [CONTROLLERS[n] for n in names], settings=settings).run()))
+
+
+async def _run_component(config: ClientConfig, body: Callable[[ApiClient], Awaitable[None]]) -> None:
+    """Run a client component until SIGINT/SIGTERM."""
+    _cancel_on_signals()
+    try:
+        async with ApiClient(config) as api:
+            await body(api)
+    except asyncio.CancelledError:
+        pass
 
 
 if __name__ == "__main__":
