@@ -2,7 +2,7 @@
 
 Contract: `run(lead)` tries to acquire the lease; while it holds it, `lead()` runs; when a
 renewal has not succeeded within `renew_deadline`, `lead()` is cancelled and `run` returns
-(the process should then exit or start over). A lease counts as free once
+(the process should then exit or start over). On the way out the lease is released. A lease counts as free once
 `renewTime + leaseDurationSeconds` has passed. All writes are compare-and-swap on
 resourceVersion, so two candidates can never both hold the lease.
 """
@@ -61,6 +61,21 @@ class LeaderElector:
         finally:
             self.is_leader = False
             log.info("%s stopped leading %s", self.identity, self.name)
+            await self.release()
+
+    async def release(self) -> None:
+        """Give the lease up (if still ours) so a successor need not wait for it to expire."""
+        try:
+            lease = await self.leases.get(self.name, namespace=self.namespace,
+                                          tenant=self.tenant)
+            spec = lease.get("spec") or {}
+            if spec.get("holderIdentity") != self.identity:
+                return
+            lease["spec"] = {**spec, "holderIdentity": "", "renewTime": _now(),
+                             "leaseDurationSeconds": 1}
+            await self.leases.update(lease)
+        except (ApiError, asyncio.CancelledError):
+            log.info("%s could not release %s; it expires by itself", self.identity, self.name)
 
     async def _renew_until_lost(self, leading: asyncio.Task[None]) -> None:
         last_ok = time.monotonic()
