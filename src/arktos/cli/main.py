@@ -147,7 +147,13 @@ def controller_manager(
         node_monitor_grace_period: Annotated[float, typer.Option(
             help="Seconds without a node heartbeat before the node is NotReady.")] = 40.0,
         pod_eviction_timeout: Annotated[float, typer.Option(
-            help="Seconds a node is unreachable before its pods are deleted.")] = 300.0) -> None:
+            help="Seconds a node is unreachable before its pods are deleted.")] = 300.0,
+        leader_elect_lease_duration: Annotated[float, typer.Option(
+            help="Seconds a leader's lease lasts without renewal.")] = 15.0,
+        leader_elect_renew_deadline: Annotated[float, typer.Option(
+            help="Seconds a leader keeps trying to renew before it steps down.")] = 10.0,
+        leader_elect_retry_period: Annotated[float, typer.Option(
+            help="Seconds between attempts to acquire or renew the lease.")] = 2.0) -> None:
     """Run the controllers (tenant, namespace, garbage collector, workloads, nodes, ...)."""
     _logging()
     names = list(CONTROLLERS) if controllers == "*" else controllers.split(",")
@@ -163,7 +169,10 @@ def controller_manager(
         raise typer.Exit(2) from None
     settings = Settings(leader_elect=leader_elect,
                         node_monitor_grace_period=node_monitor_grace_period,
-                        pod_eviction_timeout=pod_eviction_timeout)
+                        pod_eviction_timeout=pod_eviction_timeout,
+                        lease_duration=leader_elect_lease_duration,
+                        renew_deadline=leader_elect_renew_deadline,
+                        retry_period=leader_elect_retry_period)
     asyncio.run(_run_component(config, lambda api: ControllerManager(
         api, [CONTROLLERS[n] for n in names], settings=settings).run()))
 
