@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from arktos.controllers.garbagecollector import GarbageCollector
 from arktos.controllers.manager import Factory
+from arktos.controllers.namespace import NamespaceController
+from arktos.controllers.tenant import TenantController
 
-CONTROLLERS: dict[str, Factory] = {}
+CONTROLLERS: dict[str, Factory] = {
+    "tenant": TenantController,
+    "namespace": NamespaceController,
+    "garbage-collector": GarbageCollector,
+}
