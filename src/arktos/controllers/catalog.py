@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from arktos.controllers.eventttl import EventTTLController
 from arktos.controllers.garbagecollector import GarbageCollector
 from arktos.controllers.manager import Factory
 from arktos.controllers.namespace import NamespaceController
+from arktos.controllers.nodelifecycle import NodeLifecycleController
+from arktos.controllers.podgc import PodGCController
 from arktos.controllers.tenant import TenantController
 
 CONTROLLERS: dict[str, Factory] = {
     "tenant": TenantController,
     "namespace": NamespaceController,
     "garbage-collector": GarbageCollector,
+    "node-lifecycle": NodeLifecycleController,
+    "pod-gc": PodGCController,
+    "event-ttl": EventTTLController,
 }
