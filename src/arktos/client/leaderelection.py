@@ -49,14 +49,17 @@ class LeaderElector:
 
     async def run(self, lead: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Acquire, lead until leadership is lost (or `lead` returns), then return."""
-        while not await self._try_acquire_or_renew():
+        while True:
+            started = time.monotonic()
+            if await self._try_acquire_or_renew():
+                break
             await asyncio.sleep(self.retry_period)
         log.info("%s became leader of %s", self.identity, self.name)
         self.is_leader = True
         try:
             async with asyncio.TaskGroup() as tg:
                 leading = tg.create_task(lead())
-                await self._renew_until_lost(leading)
+                await self._renew_until_lost(leading, started)
                 leading.cancel()
         finally:
             self.is_leader = False
@@ -64,25 +67,36 @@ class LeaderElector:
             await self.release()
 
     async def release(self) -> None:
-        """Give the lease up (if still ours) so a successor need not wait for it to expire."""
+        """Give the lease up (if still ours) so a successor need not wait for it to expire.
+        Bounded by the renew deadline: an unreachable server must not keep `run` from
+        returning."""
         try:
-            lease = await self.leases.get(self.name, namespace=self.namespace,
-                                          tenant=self.tenant)
-            spec = lease.get("spec") or {}
-            if spec.get("holderIdentity") != self.identity:
-                return
-            lease["spec"] = {**spec, "holderIdentity": "", "renewTime": _now(),
-                             "leaseDurationSeconds": 1}
-            await self.leases.update(lease)
-        except (ApiError, asyncio.CancelledError):
+            async with asyncio.timeout(self.renew_deadline):
+                lease = await self.leases.get(self.name, namespace=self.namespace,
+                                              tenant=self.tenant)
+                spec = lease.get("spec") or {}
+                if spec.get("holderIdentity") != self.identity:
+                    return
+                lease["spec"] = {**spec, "holderIdentity": "", "renewTime": _now(),
+                                 "leaseDurationSeconds": 1}
+                await self.leases.update(lease)
+        except (ApiError, TimeoutError, asyncio.CancelledError):
             log.info("%s could not release %s; it expires by itself", self.identity, self.name)
 
-    async def _renew_until_lost(self, leading: asyncio.Task[None]) -> None:
-        last_ok = time.monotonic()
+    async def _renew_until_lost(self, leading: asyncio.Task[None], last_ok: float) -> None:
+        """`last_ok`: when the last successful attempt started (its renewTime is later). An
+        attempt may not outlast the renew deadline, so a leader cut off from the server stops
+        leading before others can see the lease expire."""
         while not leading.done():
             await asyncio.sleep(self.retry_period)
-            if await self._try_acquire_or_renew():
-                last_ok = time.monotonic()
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(max(0.0, last_ok + self.renew_deadline - started)):
+                    renewed = await self._try_acquire_or_renew()
+            except TimeoutError:
+                renewed = False
+            if renewed:
+                last_ok = started
             elif time.monotonic() - last_ok > self.renew_deadline:
                 return
 

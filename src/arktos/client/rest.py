@@ -26,6 +26,7 @@ STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 _MAX_BACKOFF = 5.0
+_MAX_EVENT_BYTES = 64 << 20
 
 
 class ApiError(Exception):
@@ -93,6 +94,14 @@ def _backoff(attempt: int) -> float:
     return min(_MAX_BACKOFF, 0.05 * 2.0**attempt) * (0.5 + random.random() / 2)
 
 
+def _retry_delay(retry_after: float | None, attempt: int) -> float:
+    """Retry-After plus up to as much again of jitter (never less than the server asked), so
+    that clients turned away together do not all come back at the same instant; else backoff."""
+    if retry_after:
+        return retry_after * (1 + random.random())
+    return _backoff(attempt)
+
+
 class ApiClient:
     """Requests to one API server. Use as `async with ApiClient(config) as client:`."""
 
@@ -149,7 +158,7 @@ class ApiClient:
                 continue
             if attempt == self.config.max_retries or not _retryable(err, method):
                 raise err
-            await asyncio.sleep(err.retry_after or _backoff(attempt))
+            await asyncio.sleep(_retry_delay(err.retry_after, attempt))
         raise AssertionError("unreachable")
 
     def _connection_error(self, exc: BaseException) -> ApiError:
@@ -169,7 +178,9 @@ class ApiClient:
             async with self.session.get(path, params=query, timeout=client_timeout) as resp:
                 if resp.status >= 400:
                     raise ApiError.from_status(resp.status, await resp.read())
-                async for line in resp.content:
+                # Not `async for line in resp.content`: that refuses lines over 512 KiB with
+                # an exception that is no ClientError, and objects may be up to 3 MiB.
+                while line := await resp.content.readline(max_line_length=_MAX_EVENT_BYTES):
                     if not line.strip():
                         continue
                     event = orjson.loads(line)

@@ -66,7 +66,7 @@ class WorkQueue(Generic[K]):
         """Queue `key` again after its backoff (it failed)."""
         failures = self._failures.get(key, 0)
         self._failures[key] = failures + 1
-        delay = min(self.max_delay, self.base_delay * 2**failures)
+        delay = min(self.max_delay, self.base_delay * 2.0**min(failures, 64))
         self.add_after(key, max(delay, self._bucket.reserve()))
 
     def forget(self, key: K) -> None:
