@@ -72,3 +72,28 @@ class ApiServerProcess:
         if self.proc.poll() is None:
             os.kill(self.proc.pid, sig)
         return self.proc.wait(timeout=20)
+
+
+class ComponentProcess:
+    """Another `arktos` component (controller-manager, ...) run as a child process."""
+
+    def __init__(self, name: str, args: list[str], log_dir: Path) -> None:
+        self.name = name
+        self.args = args
+        self.log_path = log_dir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ComponentProcess:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "arktos.cli.main", *self.args],
+                                         stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+        return self.proc.wait(timeout=20)

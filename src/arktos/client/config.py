@@ -110,6 +110,8 @@ def load_config(kubeconfig: str | os.PathLike[str] | None = None, *, context: st
                 tenant: str = "", namespace: str = "") -> ClientConfig:
     """The client config of `context` (default: current-context), with overrides applied."""
     paths = kubeconfig_paths(kubeconfig)
+    if kubeconfig and not paths[0].exists():
+        raise ConfigError(f"kubeconfig {paths[0]} not found")
     merged = merge_kubeconfigs(paths)
     name = context or merged.get("current-context") or ""
     if not name:
