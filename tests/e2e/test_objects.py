@@ -177,6 +177,7 @@ def test_namespace_deletion_waits_for_finalize(rest: Rest) -> None:
     assert marked["status"]["phase"] == "Terminating"
     refused = rest.post("/api/v1/namespaces/doomed/configmaps", configmap("x"))
     assert refused.status_code == 403
+    assert refused.json()["details"]["causes"][0]["reason"] == "NamespaceTerminating"
     ns = rest.ok(rest.get("/api/v1/namespaces/doomed"))
     ns["spec"]["finalizers"] = []
     rest.ok(rest.put("/api/v1/namespaces/doomed/finalize", ns))

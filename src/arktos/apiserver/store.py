@@ -78,15 +78,17 @@ class Store:
             if tenant is None:
                 raise errors.not_found("tenants", where.tenant)
             if tenant["metadata"].get("deletionTimestamp"):
-                raise errors.forbidden(f'unable to create new content in tenant "{where.tenant}"'
-                                       " because it is being terminated")
+                raise _terminating(f'unable to create new content in tenant "{where.tenant}" '
+                                   "because it is being terminated", "TenantTerminating",
+                                   "metadata.tenant")
         if rtype.namespaced:
             if ns is None:
                 raise errors.not_found("namespaces", where.namespace)
             if ns["metadata"].get("deletionTimestamp"):
-                raise errors.forbidden(
+                raise _terminating(
                     f"unable to create new content in namespace {where.tenant}/{where.namespace}"
-                    " because it is being terminated")
+                    " because it is being terminated", "NamespaceTerminating",
+                    "metadata.namespace")
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -197,6 +199,13 @@ class Store:
         return await self.guaranteed_update(where, name, mutate,
                                             precondition=pre.get("resourceVersion") or None,
                                             dry_run=dry_run)
+
+
+def _terminating(message: str, reason: str, field: str) -> errors.StatusError:
+    """403 with the cause controllers check to stop retrying (as kube-apiserver's)."""
+    err = errors.forbidden(message)
+    err.details["causes"] = [{"reason": reason, "message": message, "field": field}]
+    return err
 
 
 async def _none() -> None:

@@ -153,7 +153,11 @@ def controller_manager(
         leader_elect_renew_deadline: Annotated[float, typer.Option(
             help="Seconds a leader keeps trying to renew before it steps down.")] = 10.0,
         leader_elect_retry_period: Annotated[float, typer.Option(
-            help="Seconds between attempts to acquire or renew the lease.")] = 2.0) -> None:
+            help="Seconds between attempts to acquire or renew the lease.")] = 2.0,
+        kube_api_qps: Annotated[float, typer.Option(
+            help="Requests per second to the API server (shared by the controllers).")] = 300.0,
+        kube_api_burst: Annotated[int, typer.Option(
+            help="Requests allowed in a burst above the QPS.")] = 600) -> None:
     """Run the controllers (tenant, namespace, garbage collector, workloads, nodes, ...)."""
     _logging()
     names = list(CONTROLLERS) if controllers == "*" else controllers.split(",")
@@ -163,7 +167,7 @@ def controller_manager(
                       f"{', '.join(CONTROLLERS)}")
         raise typer.Exit(2)
     try:
-        config = load_config(kubeconfig)
+        config = load_config(kubeconfig).with_overrides(qps=kube_api_qps, burst=kube_api_burst)
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
