@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from arktos.client.config import load_config
+from arktos.client.rest import ApiClient
 from tests.apiserver_proc import ApiServerProcess
 from tests.etcd_server import EtcdProcess, start_etcd
 
@@ -33,3 +36,27 @@ def apiserver(request: pytest.FixtureRequest,
     server = ApiServerProcess(data_dir, storage).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServerProcess]:
+    """A real API server (SQLite) shared by one test module."""
+    proc = ApiServerProcess(Path(tmp_path_factory.mktemp("module-apiserver"))).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+async def api(server: ApiServerProcess) -> AsyncIterator[ApiClient]:
+    """A client of the module's API server, with the admin kubeconfig."""
+    async with ApiClient(load_config(server.kubeconfig)) as client:
+        yield client
+
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """Unique names per test (servers are shared by a module)."""
+    return lambda prefix: f"{prefix}-{next(_names)}"

@@ -18,7 +18,8 @@ from arktos.client.resources import ListResult, ResourceClient
 from arktos.client.rest import ApiClient, ApiError, WatchEvent
 from arktos.client.store import Obj
 from tests.apiserver_proc import ApiServerProcess
-from tests.client.conftest import configmap, eventually, rewrite_history
+from tests.client.conftest import configmap, rewrite_history
+from tests.waiting import eventually
 
 
 def obj(name: str, rv: int | str, **extra: Any) -> Obj:

@@ -19,7 +19,7 @@ from arktos.client.leaderelection import LeaderElector
 from arktos.client.resources import ResourceClient
 from arktos.client.rest import ApiClient
 from tests.apiserver_proc import ApiServerProcess
-from tests.client.conftest import eventually
+from tests.waiting import eventually
 
 FAST: dict[str, Any] = {"lease_duration": 2, "renew_deadline": 1.5, "retry_period": 0.1}
 

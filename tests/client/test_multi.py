@@ -24,8 +24,9 @@ from arktos.client.resources import ListResult, ResourceClient, ScopedListWatch
 from arktos.client.rest import ApiClient, ApiError, WatchEvent
 from arktos.client.store import Obj
 from tests.apiserver_proc import ApiServerProcess
-from tests.client.conftest import configmap, eventually, make_tenant, rewrite_history
+from tests.client.conftest import configmap, make_tenant, rewrite_history
 from tests.client.test_informer import Recorder, Spy, running, when
+from tests.waiting import eventually
 
 
 def obj(name: str, rv: int, tenant: str = "t") -> Obj:

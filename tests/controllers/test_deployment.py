@@ -15,8 +15,9 @@ from arktos.controllers.deployment import DeploymentController
 from arktos.controllers.replicaset import ReplicaSetController
 from arktos.controllers.rollout import Params, fenceposts
 from tests.apiserver_proc import ApiServerProcess
-from tests.controllers.conftest import eventually, running
+from tests.controllers.conftest import running
 from tests.controllers.test_replicaset import Scope, fake_agent, new_scope, owned_by, ready
+from tests.waiting import eventually
 
 Obj = dict[str, Any]
 CONTROLLERS = [ReplicaSetController, DeploymentController]

@@ -11,8 +11,9 @@ from arktos.client.resources import ResourceClient
 from arktos.client.rest import ApiClient
 from arktos.controllers.eventttl import EventTTLController, Timers, expires_in, last_seen
 from arktos.controllers.node_health import format_micro_time, format_time
-from tests.controllers.conftest import eventually, running
+from tests.controllers.conftest import running
 from tests.controllers.test_nodelifecycle import create_tenant
+from tests.waiting import eventually
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 

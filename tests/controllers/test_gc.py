@@ -11,8 +11,9 @@ from arktos.client.resources import ResourceClient
 from arktos.client.rest import ApiClient
 from arktos.client.store import Obj
 from arktos.controllers.garbagecollector import GarbageCollector
-from tests.controllers.conftest import eventually, running
+from tests.controllers.conftest import running
 from tests.controllers.test_namespace import gone, make_tenant
+from tests.waiting import eventually
 
 NS = "ns"
 

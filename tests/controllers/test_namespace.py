@@ -20,7 +20,8 @@ from arktos.controllers.namespace_plan import (
     deletion_order,
     wait_seconds,
 )
-from tests.controllers.conftest import eventually, running
+from tests.controllers.conftest import running
+from tests.waiting import eventually
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 

@@ -12,7 +12,8 @@ from arktos.client.resources import ResourceClient
 from arktos.client.rest import ApiClient, ApiError
 from arktos.controllers import node_health as nh
 from arktos.controllers.nodelifecycle import NodeLifecycleController
-from tests.controllers.conftest import eventually, running
+from tests.controllers.conftest import running
+from tests.waiting import eventually
 
 FAST = {"node_monitor_period": 0.5, "node_monitor_grace_period": 2.0,
         "pod_eviction_timeout": 3.0}

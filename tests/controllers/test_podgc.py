@@ -15,8 +15,9 @@ from arktos.controllers.podgc import (
     pods_on_missing_nodes,
     terminated_excess,
 )
-from tests.controllers.conftest import eventually, running
+from tests.controllers.conftest import running
 from tests.controllers.test_nodelifecycle import exists, node_body, pod_body
+from tests.waiting import eventually
 
 FAST_GC = functools.partial(PodGCController, period=0.3, quarantine=0.5)
 

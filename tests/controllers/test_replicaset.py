@@ -33,7 +33,8 @@ from arktos.controllers.replicaset_logic import (
     rfc3339,
     slow_start_batches,
 )
-from tests.controllers.conftest import eventually, running
+from tests.controllers.conftest import running
+from tests.waiting import eventually
 
 Obj = dict[str, Any]
 

@@ -15,8 +15,9 @@ from arktos.controllers.namespace import NamespaceController
 from arktos.controllers.settings import Settings
 from arktos.controllers.tenant import TenantController, tenant_key
 from arktos.controllers.tenant_defaults import DEFAULT_KINDS, missing_defaults
-from tests.controllers.conftest import eventually, running
+from tests.controllers.conftest import running
 from tests.controllers.test_namespace import configmap, fill, gone, make_tenant, names
+from tests.waiting import eventually
 
 ROLES = "clusterroles.rbac.authorization.k8s.io"
 BINDINGS = "clusterrolebindings.rbac.authorization.k8s.io"

@@ -35,6 +35,17 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_time(value: object) -> datetime | None:
+    """An RFC 3339 time (any fraction; naive means UTC) as an aware datetime; None if unusable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 def hash_key(uid: str) -> int:
     """Arktos' hashKey: FNV-1a 64 of the uid folded into [0, 2^63-1]."""
     h = _FNV_OFFSET

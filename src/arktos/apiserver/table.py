@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from arktos.api.meta import parse_time
 from arktos.api.resources import Column, ResourceType
 
 Doc = dict[str, Any]
@@ -55,19 +56,9 @@ def _two(major: int, major_unit: str, minor: int, minor_unit: str) -> str:
     return f"{major}{major_unit}{minor}{minor_unit}" if minor else f"{major}{major_unit}"
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def age(timestamp: Any, now: datetime) -> str:
     """HumanDuration since an RFC 3339 timestamp; `<unknown>` when absent or malformed."""
-    then = _parse_time(timestamp)
+    then = parse_time(timestamp)
     if then is None:
         return UNKNOWN
     if now.tzinfo is None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
+from arktos.api.meta import parse_time
 from arktos.client.resources import ResourceClient
 from arktos.client.rest import ApiClient, ApiError
 
@@ -27,11 +28,8 @@ def _now() -> str:
 
 
 def _parse(ts: str) -> float:
-    try:
-        return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-            tzinfo=UTC).timestamp()
-    except (ValueError, TypeError):
-        return 0.0
+    when = parse_time(ts)
+    return when.timestamp() if when is not None else 0.0
 
 
 class LeaderElector:

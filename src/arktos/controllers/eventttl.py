@@ -16,12 +16,12 @@ import logging
 import time
 from datetime import UTC, datetime
 
+from arktos.api.meta import parse_time
 from arktos.client.informer import Handler
 from arktos.client.resources import ResourceClient
 from arktos.client.rest import ApiError
 from arktos.client.store import Obj, key_of
 from arktos.controllers.base import Context, Controller
-from arktos.controllers.node_health import parse_time
 
 log = logging.getLogger(__name__)
 _SLACK = 0.5

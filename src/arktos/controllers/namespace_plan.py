@@ -5,8 +5,9 @@ delete and in what order, and how long to wait for content that is still going. 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 
+from arktos.api.meta import parse_time
 from arktos.api.resources import ResourceType, Scope
 from arktos.client.store import Obj
 
@@ -23,10 +24,6 @@ def deletion_order(types: Iterable[ResourceType], scope: Scope) -> list[Resource
     namespace controller, so it starts the longest work first), then registry order."""
     kinds = [t for t in types if t.scope is scope and "list" in t.verbs]
     return sorted(kinds, key=lambda t: t.kind != "Namespace")
-
-
-def _parse_time(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def deleting(obj: Obj | None) -> bool:
@@ -49,7 +46,7 @@ def wait_for(obj: Obj, now: datetime) -> float:
     if has_finalizers(obj):
         return FINALIZER_WAIT
     grace = int(md.get("deletionGracePeriodSeconds") or 0)
-    left = (_parse_time(str(stamp)) - now).total_seconds() + grace
+    left = ((parse_time(stamp) or now) - now).total_seconds() + grace
     return max(RETRY_WAIT, left)
 
 

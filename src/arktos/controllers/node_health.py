@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from arktos.api.meta import parse_time
+
 Obj = dict[str, Any]
 
 NODE_LEASE_TENANT = "system"
@@ -40,17 +42,6 @@ _WANTED_TAINTS: Mapping[str, frozenset[TaintId]] = {
 
 
 # --- time -----------------------------------------------------------------------------------
-
-def parse_time(value: object) -> datetime | None:
-    """An RFC 3339 time (any fraction; naive means UTC) as aware datetime; None if unusable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
 
 def format_time(when: datetime) -> str:
     """Kubernetes' second-precision `Time` form (conditions, taints)."""

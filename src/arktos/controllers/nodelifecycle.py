@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 
 from arktos.client.informer import Handler
 from arktos.client.resources import ResourceClient
-from arktos.client.rest import ApiError
 from arktos.client.store import Obj, key_of, make_key
 from arktos.controllers import node_health as nh
 from arktos.controllers.base import Context, Controller
+from arktos.controllers.pods import force_delete
 
 log = logging.getLogger(__name__)
 MONITOR = "monitor"
@@ -116,14 +116,8 @@ class NodeLifecycleController(Controller):
 
     async def _evict_pod(self, pod: Obj) -> None:
         md = pod["metadata"]
-        try:
-            await self.pods_api.delete(md["name"], namespace=md["namespace"],
-                                       tenant=md["tenant"], grace_period_seconds=0,
-                                       preconditions={"uid": md["uid"]})
-        except ApiError as exc:
-            if exc.not_found or exc.conflict:
-                return  # already gone, or replaced by a new pod of the same name
-            raise
+        if not await force_delete(self.pods_api, pod):
+            return  # already gone, or replaced by a new pod of the same name
         log.info("evicted pod %s/%s/%s", md["tenant"], md["namespace"], md["name"])
         await self.ctx.recorder.event(pod, "Normal", "TaintManagerEviction",
                                       f"Marking for deletion Pod {md['namespace']}/{md['name']}")

@@ -18,11 +18,13 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from arktos.api.meta import parse_time
 from arktos.client.resources import ResourceClient
 from arktos.client.rest import ApiError
 from arktos.client.store import Obj
 from arktos.controllers.base import Context, Controller
-from arktos.controllers.node_health import node_name_index, parse_time
+from arktos.controllers.node_health import node_name_index
+from arktos.controllers.pods import force_delete
 
 log = logging.getLogger(__name__)
 GC = "gc"
@@ -134,12 +136,6 @@ class PodGCController(Controller):
 
     async def _delete(self, pod: Obj, why: str) -> None:
         md = pod["metadata"]
-        try:
-            await self.pods_api.delete(md["name"], namespace=md["namespace"],
-                                       tenant=md["tenant"], grace_period_seconds=0,
-                                       preconditions={"uid": md["uid"]})
-        except ApiError as exc:
-            if exc.not_found or exc.conflict:
-                return
-            raise
+        if not await force_delete(self.pods_api, pod):
+            return
         log.info("deleted pod %s/%s/%s: %s", md["tenant"], md["namespace"], md["name"], why)

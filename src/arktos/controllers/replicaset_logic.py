@@ -12,9 +12,9 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
+from arktos.api import meta
 from arktos.api.selectors import LabelSelector
 from arktos.client.store import Obj, key_of
 from arktos.controllers.podtemplate import controller_of
@@ -26,12 +26,8 @@ _NEVER = math.inf
 
 def parse_time(value: Any) -> float | None:
     """Seconds since the epoch of an RFC 3339 timestamp (None when missing or malformed)."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        return None
+    when = meta.parse_time(value)
+    return when.timestamp() if when is not None else None
 
 
 def _md(obj: Obj) -> dict[str, Any]:
