@@ -8,6 +8,7 @@ and connection refusals for every method (nothing was sent).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import ssl
 from collections.abc import AsyncIterator, Mapping
@@ -133,10 +134,14 @@ class ApiClient:
 
     async def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                       body: Any = None, content_type: str = JSON,
-                      timeout: float | None = None) -> Any:
-        """Send one request (retrying as the module says); returns the decoded JSON body."""
+                      timeout: float | None = None, accept: str = JSON) -> Any:
+        """Send one request (retrying as the module says); returns the decoded JSON body.
+
+        `accept` picks the representation (e.g. a server-side Table)."""
         data = None if body is None else orjson.dumps(body)
-        headers = {"Content-Type": content_type} if data is not None else None
+        headers = {"Accept": accept}
+        if data is not None:
+            headers["Content-Type"] = content_type
         clean = _params(params)
         for attempt in range(self.config.max_retries + 1):
             await self.limiter.acquire()
@@ -151,7 +156,7 @@ class ApiClient:
                     err = ApiError.from_status(resp.status, raw)
                     err.retry_after = _retry_after(resp.headers.get("Retry-After"))
             except (aiohttp.ClientError, TimeoutError) as exc:
-                err = self._connection_error(exc)
+                err = self.connection_error(exc)
                 if not _resendable(exc, method) or attempt == self.config.max_retries:
                     raise err from None
                 await asyncio.sleep(_backoff(attempt))
@@ -161,10 +166,38 @@ class ApiClient:
             await asyncio.sleep(_retry_delay(err.retry_after, attempt))
         raise AssertionError("unreachable")
 
-    def _connection_error(self, exc: BaseException) -> ApiError:
+    def connection_error(self, exc: BaseException) -> ApiError:
+        """A wire failure as an `ApiError` with status 0."""
         what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc}"
         return ApiError(0, "ServiceUnavailable",
                         f"the connection to the server {self.config.server} {what}")
+
+    @contextlib.asynccontextmanager
+    async def stream(self, path: str, params: Mapping[str, Any] | None = None, *,
+                     accept: str = JSON, read_timeout: float | None = None
+                     ) -> AsyncIterator[aiohttp.StreamReader]:
+        """A GET whose body is read as it arrives (watches, followed logs); not retried.
+        `read_timeout` bounds the wait for each chunk (None: no bound)."""
+        await self.limiter.acquire()
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.timeout,
+                                        sock_read=read_timeout)
+        try:
+            async with self.session.get(path, params=_params(params), timeout=timeout,
+                                        headers={"Accept": accept}) as resp:
+                if resp.status >= 400:
+                    raise ApiError.from_status(resp.status, await resp.read())
+                yield resp.content
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise self.connection_error(exc) from None
+
+    async def lines(self, path: str, params: Mapping[str, Any] | None = None, *,
+                    accept: str = JSON, read_timeout: float | None = None
+                    ) -> AsyncIterator[dict[str, Any]]:
+        """The JSON documents of a streamed GET, one per line (watch events)."""
+        async with self.stream(path, params, accept=accept, read_timeout=read_timeout) as body:
+            while line := await body.readline(max_line_length=_MAX_EVENT_BYTES):
+                if line.strip():
+                    yield orjson.loads(line)
 
     async def watch(self, path: str, params: Mapping[str, Any] | None = None, *,
                     timeout_seconds: int = 300) -> AsyncIterator[WatchEvent]:
@@ -172,23 +205,10 @@ class ApiClient:
 
         An ERROR event raises its Status as `ApiError` (410: the version is too old)."""
         query = {**_params(params), "watch": "1", "timeoutSeconds": str(timeout_seconds)}
-        await self.limiter.acquire()
-        client_timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30)
-        try:
-            async with self.session.get(path, params=query, timeout=client_timeout) as resp:
-                if resp.status >= 400:
-                    raise ApiError.from_status(resp.status, await resp.read())
-                # Not `async for line in resp.content`: that refuses lines over 512 KiB with
-                # an exception that is no ClientError, and objects may be up to 3 MiB.
-                while line := await resp.content.readline(max_line_length=_MAX_EVENT_BYTES):
-                    if not line.strip():
-                        continue
-                    event = orjson.loads(line)
-                    if event.get("type") == "ERROR":
-                        raise ApiError.from_status(500, event.get("object") or {})
-                    yield WatchEvent(event["type"], event["object"])
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise self._connection_error(exc) from None
+        async for event in self.lines(path, query, read_timeout=timeout_seconds + 30):
+            if event.get("type") == "ERROR":
+                raise ApiError.from_status(500, event.get("object") or {})
+            yield WatchEvent(event["type"], event["object"])
 
 
 def _dumps(obj: Any) -> str:

@@ -1,0 +1,1 @@
+"""`arkctl`: a kubectl-like command line for Arktos clusters (tenants above namespaces)."""
