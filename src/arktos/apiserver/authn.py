@@ -1,0 +1,159 @@
+"""Authentication: who is calling, and of which tenant.
+
+Three authenticators, tried in order by `Authenticators.authenticate`:
+- client certificates (verified by the TLS layer against the cluster CA): CN = user,
+  O=`tenant:<name>` = tenant (more than one is an error), other O values = groups;
+- a static token file (`--token-auth-file`): CSV `token,user,uid,"group1,group2",,tenant`;
+- service-account tokens: JWTs signed with the cluster's service-account key, carrying tenant,
+  namespace and service account.
+A request with credentials that do not check out gets 401; one with none is anonymous (the
+server allows anonymous callers only the health and version endpoints).
+Users without a tenant belong to the system tenant only when their name starts with `system:`
+(Arktos' fallback); any other tenant-less identity is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from arktos.api import errors
+from arktos.api.meta import TENANT_SYSTEM, tenant_name_errors
+
+SA_ISSUER = "arktos"
+SA_TENANT_CLAIM = "arktos.io/tenant"
+SA_PREFIX = "system:serviceaccount:"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An authenticated caller."""
+
+    name: str
+    tenant: str
+    groups: tuple[str, ...] = ()
+    uid: str = ""
+
+
+def with_tenant(name: str, tenant: str, groups: Sequence[str], uid: str = "") -> Identity:
+    """An identity with the tenant rules applied; 401 when the tenant is missing or bad."""
+    if not tenant:
+        if not name.startswith("system:"):
+            raise errors.unauthorized(f'user "{name}" has no tenant')
+        tenant = TENANT_SYSTEM
+    if tenant_name_errors(tenant):
+        raise errors.unauthorized(f'user "{name}" has an invalid tenant "{tenant}"')
+    return Identity(name, tenant, (*groups, "system:authenticated"), uid)
+
+
+class Authenticator(Protocol):
+    def authenticate(self, bearer: str | None, peer: Any) -> Identity | None:
+        """The caller's identity, None when these credentials are not of this kind, or a 401
+        `StatusError` when they are of this kind but invalid."""
+
+
+class TokenFile:
+    """Static bearer tokens loaded from a CSV file."""
+
+    def __init__(self, rows: Mapping[str, Identity]) -> None:
+        self.rows = dict(rows)
+
+    @classmethod
+    def load(cls, path: Path) -> TokenFile:
+        rows: dict[str, Identity] = {}
+        with path.open(newline="") as f:
+            for n, row in enumerate(csv.reader(f), 1):
+                if not row or row[0].startswith("#"):
+                    continue
+                if len(row) < 3:
+                    raise ValueError(f"{path}:{n}: need at least token,user,uid")
+                rows[row[0]] = _row_identity(row, f"{path}:{n}")
+        return cls(rows)
+
+    def authenticate(self, bearer: str | None, peer: Any) -> Identity | None:
+        if bearer is None:
+            return None
+        return self.rows.get(bearer)
+
+
+def _row_identity(row: list[str], where: str) -> Identity:
+    """`token,user,uid,"g1,g2",,tenant` -> the identity (ValueError naming `where`)."""
+    groups = [g for g in (row[3] if len(row) > 3 else "").split(",") if g]
+    tenant = row[5] if len(row) > 5 else ""
+    try:
+        return with_tenant(row[1], tenant, groups, row[2])
+    except errors.StatusError as exc:
+        raise ValueError(f"{where}: {exc.message}") from None
+
+
+class ServiceAccountTokens:
+    """Signs and checks service-account JWTs (ES256/RS256 with the cluster's key pair)."""
+
+    def __init__(self, *, private_key: bytes | None, public_key: bytes) -> None:
+        self.private_key = private_key
+        self.public_key = public_key
+        key = load_pem_public_key(public_key)
+        self.algorithm = "ES256" if isinstance(key, ec.EllipticCurvePublicKey) else "RS256"
+
+    def issue(self, *, tenant: str, namespace: str, name: str, uid: str = "",
+              ttl: float | None = None) -> str:
+        """A token for service account `name` of `tenant`/`namespace`."""
+        if self.private_key is None:
+            raise ValueError("no signing key")
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": SA_ISSUER, "sub": f"{SA_PREFIX}{namespace}:{name}", "iat": now,
+            SA_TENANT_CLAIM: tenant,
+            "kubernetes.io": {"namespace": namespace,
+                              "serviceaccount": {"name": name, "uid": uid}}}
+        if ttl is not None:
+            claims["exp"] = now + int(ttl)
+        return jwt.encode(claims, self.private_key, algorithm=self.algorithm)
+
+    def authenticate(self, bearer: str | None, peer: Any) -> Identity | None:
+        if bearer is None or bearer.count(".") != 2:
+            return None
+        try:
+            claims = jwt.decode(bearer, self.public_key, algorithms=[self.algorithm],
+                                issuer=SA_ISSUER, options={"require": ["sub", "iss"]})
+        except jwt.PyJWTError as exc:
+            raise errors.unauthorized(f"invalid service account token: {exc}") from None
+        sub = str(claims["sub"])
+        info = claims.get("kubernetes.io") or {}
+        namespace = str(info.get("namespace", ""))
+        if not sub.startswith(SA_PREFIX) or not namespace:
+            raise errors.unauthorized("invalid service account token: not a service account")
+        uid = str((info.get("serviceaccount") or {}).get("uid", ""))
+        groups = ("system:serviceaccounts", f"system:serviceaccounts:{namespace}")
+        return with_tenant(sub, str(claims.get(SA_TENANT_CLAIM, "")), groups, uid)
+
+
+class Authenticators:
+    """The chain: the first authenticator that recognizes the credentials decides."""
+
+    def __init__(self, chain: Sequence[Authenticator]) -> None:
+        self.chain = list(chain)
+
+    def authenticate(self, authorization: str | None, peer: Any) -> Identity | None:
+        """The identity for an `Authorization` header and TLS peer; None for anonymous."""
+        bearer = None
+        if authorization:
+            scheme, _, value = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not value.strip():
+                raise errors.unauthorized("Unauthorized")
+            bearer = value.strip()
+        for auth in self.chain:
+            identity = auth.authenticate(bearer, peer)
+            if identity is not None:
+                return identity
+        if bearer is not None:
+            raise errors.unauthorized("Unauthorized")
+        return None
