@@ -28,6 +28,11 @@ class TokenBucket:
         self._tokens -= 1
         return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
 
+    def refund(self) -> None:
+        """Give back the token of a `reserve` whose caller did not go ahead."""
+        if self.qps > 0:
+            self._tokens = min(self.burst, self._tokens + 1)
+
     async def acquire(self) -> None:
         """Wait until a token is available and take it (fair: first come, first served)."""
         delay = self.reserve()
