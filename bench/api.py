@@ -29,7 +29,7 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.apiserver_proc import ApiServerProcess
+from tests.apiserver_proc import ApiServerProcess, admin_ssl_context
 from tests.etcd_server import start_etcd
 
 NS = "bench"
@@ -138,7 +138,7 @@ async def watch_fanout(http: aiohttp.ClientSession, base: str, watchers: int,
 
 
 async def run(args: argparse.Namespace, server: ApiServerProcess) -> dict[str, Any]:
-    conn = aiohttp.TCPConnector(limit=0)
+    conn = aiohttp.TCPConnector(limit=0, ssl=admin_ssl_context(server.url))
     async with aiohttp.ClientSession(server.url, connector=conn) as http:
         await http.post("/api/v1/namespaces", json={"metadata": {"name": NS}})
         base = f"/api/v1/namespaces/{NS}"

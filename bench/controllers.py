@@ -25,7 +25,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.api import RssSampler
-from tests.apiserver_proc import ApiServerProcess
+from tests.apiserver_proc import ApiServerProcess, admin_ssl_context
 
 NS = "bench"
 
@@ -48,7 +48,8 @@ async def replicas_done(http: aiohttp.ClientSession, expect: int, want: int) -> 
 
 
 async def run(server: ApiServerProcess, args: argparse.Namespace) -> float:
-    async with aiohttp.ClientSession(server.url) as http:
+    conn = aiohttp.TCPConnector(ssl=admin_ssl_context(server.url))
+    async with aiohttp.ClientSession(server.url, connector=conn) as http:
         await http.post("/api/v1/namespaces", json={"metadata": {"name": NS}})
         start = time.perf_counter()
         sem = asyncio.Semaphore(16)

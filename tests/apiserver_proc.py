@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -13,6 +14,22 @@ from pathlib import Path
 import requests
 
 _START_TIMEOUT = 30.0
+CREDENTIALS: dict[str, tuple[str, tuple[str, str]]] = {}
+"""Base URL -> (CA file, (admin cert, admin key)) of every server started by the tests."""
+
+
+def admin_ssl_context(url: str) -> ssl.SSLContext:
+    """A client TLS context trusting the server's CA and presenting its admin certificate."""
+    ca, (cert, key) = CREDENTIALS[url]
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def admin_credentials(data_dir: Path) -> tuple[str, tuple[str, str]]:
+    """The CA file and the admin client certificate/key of a data dir's PKI."""
+    pki = data_dir / "pki"
+    return str(pki / "ca.crt"), (str(pki / "admin.crt"), str(pki / "admin.key"))
 
 
 def free_port() -> int:
@@ -31,7 +48,7 @@ class ApiServerProcess:
         self.port = port or free_port()
         self.command = command
         self.extra_args = extra_args
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"https://127.0.0.1:{self.port}"
         self.kubeconfig = data_dir / "admin.kubeconfig"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -54,10 +71,13 @@ class ApiServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"arktos exited with {self.proc.returncode}: "
                                    f"{self.log_tail()}")
+            ca, cert = admin_credentials(self.data_dir)
             try:
-                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
+                if requests.get(self.url + "/readyz", timeout=1, verify=ca,
+                                cert=cert).status_code == 200:
+                    CREDENTIALS[self.url] = (ca, cert)
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, OSError):
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"arktos did not become ready: {self.log_tail()}")

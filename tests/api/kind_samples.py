@@ -79,6 +79,15 @@ SAMPLES: dict[tuple[str, str], Obj] = {
         "metadata": _META, "roleRef": {"apiGroup": _RBAC, "kind": "ClusterRole", "name": "admin"},
         "subjects": [{"kind": "Group", "name": "ops"},
                      {"kind": "ServiceAccount", "name": "builder", "namespace": "ci"}]},
+    ("", "ResourceQuota"): {"metadata": _META, "spec": {"hard": {
+        "pods": "10", "requests.cpu": "2", "limits.memory": "4Gi",
+        "count/deployments.apps": "3"}},
+        "status": {"hard": {"pods": "10"}, "used": {"pods": "1"}}},
+    ("", "LimitRange"): {"metadata": _META, "spec": {"limits": [
+        {"type": "Container", "max": {"cpu": "2", "memory": "2Gi"}, "min": {"cpu": "50m"},
+         "default": {"cpu": "500m"}, "defaultRequest": {"cpu": "100m"},
+         "maxLimitRequestRatio": {"cpu": "10"}},
+        {"type": "Pod", "max": {"cpu": "4"}}]}},
 }
 
 VM_POD: Obj = {"metadata": {**_META, "name": "vm"}, "spec": {"virtualMachine": {

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import requests
+from tests.e2e.rest import Rest
 
 ARKCTL = str(Path(sys.executable).parent / "arkctl")
 
@@ -84,8 +84,7 @@ def unique(prefix: str) -> str:
 def new_namespace(server_url: str, prefix: str) -> str:
     """A fresh namespace of the system tenant, made over REST (faster than a process)."""
     name = unique(prefix)
-    resp = requests.post(f"{server_url}/api/v1/namespaces", json={"metadata": {"name": name}},
-                         timeout=10)
+    resp = Rest(server_url).post("/api/v1/namespaces", {"metadata": {"name": name}})
     assert resp.status_code == 201, resp.text
     return name
 

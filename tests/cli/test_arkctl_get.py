@@ -8,11 +8,11 @@ import signal
 import subprocess
 
 import pytest
-import requests
 import yaml
 
 from tests.apiserver_proc import ApiServerProcess
 from tests.cli import Arkctl, new_namespace, pod, table
+from tests.e2e.rest import Rest
 
 
 @pytest.fixture
@@ -112,8 +112,8 @@ def test_watch_streams_rows_until_interrupted(ark: Arkctl, ns: str) -> None:
 def test_describe_shows_fields_conditions_and_events(ark: Arkctl, ns: str,
                                                      apiserver: ApiServerProcess) -> None:
     ark.ok("-n", ns, "apply", "-f", "-", input=pod("vm", "main", labels={"app": "vm"}))
-    bind = requests.post(f"{apiserver.url}/api/v1/namespaces/{ns}/pods/vm/binding",
-                         json={"target": {"kind": "Node", "name": "node-1"}}, timeout=10)
+    bind = Rest(apiserver.url).post(f"/api/v1/namespaces/{ns}/pods/vm/binding",
+                                    {"target": {"kind": "Node", "name": "node-1"}})
     assert bind.status_code == 201, bind.text
     event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "vm.1"},
              "involvedObject": {"kind": "Pod", "name": "vm", "namespace": ns},

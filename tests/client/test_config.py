@@ -18,7 +18,7 @@ from arktos.client.config import (
 )
 from arktos.client.resources import ResourceClient
 from arktos.client.rest import ApiClient
-from tests.apiserver_proc import ApiServerProcess
+from tests.apiserver_proc import CREDENTIALS, ApiServerProcess
 
 
 def write(path: Path, data: Any) -> Path:
@@ -176,9 +176,13 @@ async def test_context_tenant_selects_full_paths_on_a_real_server(
     the tenant emptied (short paths) the server picks the caller's tenant, also `system`."""
     config = load_config(server.kubeconfig)
     assert config.tenant == "system" and config.server == server.url
+    ca, (cert, key) = CREDENTIALS[server.url]
     own = write(tmp_path / "mine.yaml", {
-        "clusters": [{"name": "c", "cluster": {"server": server.url}}],
-        "contexts": [context("short", "c")], "current-context": "short"})
+        "clusters": [{"name": "c", "cluster": {"server": server.url,
+                                               "certificate-authority": ca}}],
+        "users": [{"name": "u", "user": {"client-certificate": cert, "client-key": key}}],
+        "contexts": [{"name": "short", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "short"})
     async with ApiClient(config) as full, ApiClient(load_config(own)) as short:
         assert ResourceClient(full, "namespaces").path() == "/api/v1/tenants/system/namespaces"
         assert ResourceClient(short, "namespaces").path() == "/api/v1/namespaces"

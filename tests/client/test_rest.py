@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import types
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Self
 
@@ -21,7 +22,7 @@ from arktos.client.config import ClientConfig, load_config
 from arktos.client.ratelimit import TokenBucket
 from arktos.client.resources import ALL_TENANTS, ResourceClient, resource_path, resource_type
 from arktos.client.rest import ApiClient, ApiError
-from tests.apiserver_proc import ApiServerProcess, free_port
+from tests.apiserver_proc import ApiServerProcess, admin_ssl_context, free_port
 from tests.client.conftest import configmap, make_tenant
 
 # ---------------------------------------------------------------------------------------------
@@ -51,7 +52,7 @@ def test_resource_path_forms() -> None:
 async def test_resource_client_paths_follow_the_context_tenant(server: ApiServerProcess) -> None:
     config = load_config(server.kubeconfig)
     async with ApiClient(config.with_overrides(tenant="acme")) as tenanted, \
-            ApiClient(ClientConfig(server=server.url)) as short:
+            ApiClient(replace(config, tenant="")) as short:
         cms = ResourceClient(tenanted, "configmaps")
         assert cms.path(namespace="web", name="c") \
             == "/api/v1/tenants/acme/namespaces/web/configmaps/c"
@@ -73,7 +74,7 @@ async def test_crud_on_full_tenant_paths_and_short_paths(
     async with ApiClient(config) as admin:
         await make_tenant(admin, tenant)
     async with ApiClient(config.with_overrides(tenant=tenant)) as tenanted, \
-            ApiClient(ClientConfig(server=server.url)) as short:
+            ApiClient(replace(config, tenant="")) as short:
         assert short.config.tenant == ""
         cms, short_cms = ResourceClient(tenanted, "configmaps"), ResourceClient(short, "configmaps")
         label = {"suite": tenant}
@@ -205,7 +206,8 @@ async def test_concurrent_creates_all_succeed_through_429s(
     # Raw requests (no retries) see the server turn requests away.
     path = "/api/v1/namespaces/default/configmaps"
     statuses: list[tuple[int, str | None]] = []
-    async with aiohttp.ClientSession(busy_server.url) as raw:
+    connector = aiohttp.TCPConnector(ssl=admin_ssl_context(busy_server.url))
+    async with aiohttp.ClientSession(busy_server.url, connector=connector) as raw:
         async def post(i: int) -> None:
             async with raw.post(path, json=configmap(f"raw-{i}")) as resp:
                 statuses.append((resp.status, resp.headers.get("Retry-After")))

@@ -189,7 +189,7 @@ async def test_rolling_update_stays_within_surge_and_unavailability(
     assert rss[old["metadata"]["name"]]["metadata"]["annotations"][REVISION] == "1"
     pods = await scope.list("pods")
     assert len(pods) == replicas and all(owned_by(p, new) for p in pods)
-    assert check.seen > 3
+    assert check.seen >= replicas, "the bounds were checked at every step of the rollout"
 
 
 async def test_recreate_never_runs_old_and_new_pods_together(api: ApiClient,

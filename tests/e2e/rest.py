@@ -8,11 +8,20 @@ from typing import Any
 
 import requests
 
+from tests.apiserver_proc import CREDENTIALS
+
 
 class Rest:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, *, anonymous: bool = False) -> None:
+        """A session for a server the tests started: as its admin (client certificate), or
+        with no credentials at all."""
         self.base = base_url
         self.http = requests.Session()
+        self.http.trust_env = False  # the environment's CA bundle must not replace ours
+        ca, cert = CREDENTIALS[base_url]
+        self.http.verify = ca
+        if not anonymous:
+            self.http.cert = cert
 
     def request(self, method: str, path: str, body: Any = None, *, data: bytes | None = None,
                 content_type: str = "application/json", **params: Any) -> requests.Response:

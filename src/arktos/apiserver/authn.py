@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import jwt
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from arktos.api import errors
 from arktos.api.meta import TENANT_SYSTEM, tenant_name_errors
+from arktos.certs import identity_from_cert
 
 SA_ISSUER = "arktos"
 SA_TENANT_CLAIM = "arktos.io/tenant"
@@ -58,6 +60,23 @@ class Authenticator(Protocol):
     def authenticate(self, bearer: str | None, peer: Any) -> Identity | None:
         """The caller's identity, None when these credentials are not of this kind, or a 401
         `StatusError` when they are of this kind but invalid."""
+
+
+class ClientCertificates:
+    """Identity from the TLS client certificate (already verified against the cluster CA by
+    the TLS layer, which refuses certificates it cannot verify during the handshake)."""
+
+    def authenticate(self, bearer: str | None, peer: Any) -> Identity | None:
+        der = peer.getpeercert(binary_form=True) if peer is not None else None
+        if not der:
+            return None
+        try:
+            user, tenant, groups = identity_from_cert(x509.load_der_x509_certificate(der))
+        except ValueError as exc:
+            raise errors.unauthorized(f"invalid client certificate: {exc}") from None
+        if not user:
+            raise errors.unauthorized("invalid client certificate: no common name")
+        return with_tenant(user, tenant, groups)
 
 
 class TokenFile:

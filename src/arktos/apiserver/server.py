@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,7 +19,8 @@ from arktos.api.kinds import REGISTRY
 from arktos.api.meta import SYSTEM_NAMESPACES, TENANT_SYSTEM
 from arktos.api.resources import Registry
 from arktos.apiserver import codec, discovery, openapi
-from arktos.apiserver.flowcontrol import InflightLimiter
+from arktos.apiserver.flowcontrol import FairShare, InflightLimiter
+from arktos.apiserver.guard import Guard
 from arktos.apiserver.resources import ResourceHandler
 from arktos.apiserver.store import Store, Where
 from arktos.apiserver.watchcache import WatchCache
@@ -48,8 +50,13 @@ class APIServer:
 
     def __init__(self, storage: Storage, *, host: str = "127.0.0.1", port: int = 6443,
                  registry: Registry = REGISTRY, bookmark_interval: float = 10.0,
-                 max_inflight: tuple[int, int] = (400, 200)) -> None:
-        """`max_inflight` is (read-only, mutating) requests in flight; 0 means unlimited."""
+                 max_inflight: tuple[int, int] = (400, 200),
+                 tls: ssl.SSLContext | None = None, guard: Guard | None = None,
+                 fair_shares: tuple[FairShare, FairShare] = (FairShare(), FairShare())) -> None:
+        """`max_inflight` is (read-only, mutating) requests in flight; 0 means unlimited.
+        `tls` serves HTTPS; `guard` authenticates (without it every caller is the system
+        tenant's admin: only for tests of the bare API machinery). `fair_shares` are the
+        per-tenant and per-user limits."""
         self.storage = storage
         self.host, self.port = host, port
         self.registry = registry
@@ -58,11 +65,21 @@ class APIServer:
         self.resources = ResourceHandler(self.store, bookmark_interval=bookmark_interval)
         self.ready = asyncio.Event()
         self._docs: dict[str, bytes] = {}
-        self.limiter = InflightLimiter(readonly=max_inflight[0], mutating=max_inflight[1])
+        self.limiter = InflightLimiter(readonly=max_inflight[0], mutating=max_inflight[1],
+                                       tenant=fair_shares[0], user=fair_shares[1])
+        self.tls = tls
+        self.guard = guard
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[status_errors, self.limiter.middleware],
-                              client_max_size=codec.MAX_BODY + 1)
+        middlewares = [status_errors, self.limiter.middleware]
+        if self.guard is not None:
+            middlewares.insert(1, self.guard.middleware)
+        app = web.Application(middlewares=middlewares, client_max_size=codec.MAX_BODY + 1)
         app.router.add_route("*", "/{tail:.*}", self.dispatch)
         return app
 
@@ -188,11 +205,12 @@ class APIServer:
                 await self.cache.ready.wait()
                 await self.bootstrap()
                 await self.cache.wait_fresh()
-                site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+                site = web.TCPSite(runner, self.host, self.port, reuse_address=True,
+                                   ssl_context=self.tls)
                 await site.start()
                 self.ready.set()
                 tg.create_task(self._compact_forever())
-                log.info("API server serving on http://%s:%d", self.host, self.port)
+                log.info("API server serving on %s", self.url)
                 started()
         finally:
             await runner.cleanup()

@@ -11,19 +11,6 @@ from typing import Any
 import yaml
 
 
-def admin_kubeconfig(server: str, *, tenant: str = "system", user: str = "admin") -> dict[str, Any]:
-    """A kubeconfig with one cluster, one user and one context for `tenant`."""
-    context = f"{tenant}-{user}@arktos"
-    return {
-        "apiVersion": "v1", "kind": "Config", "preferences": {},
-        "clusters": [{"name": "arktos", "cluster": {"server": server}}],
-        "users": [{"name": f"{tenant}-{user}", "user": {}}],
-        "contexts": [{"name": context, "context": {"cluster": "arktos", "user": f"{tenant}-{user}",
-                                                     "tenant": tenant, "namespace": "default"}}],
-        "current-context": context,
-    }
-
-
 def write_kubeconfig(path: Path, config: dict[str, Any]) -> None:
     """Write atomically with mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)

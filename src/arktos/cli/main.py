@@ -13,8 +13,19 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from arktos import certs
+from arktos.apiserver.authn import (
+    Authenticator,
+    Authenticators,
+    ClientCertificates,
+    ServiceAccountTokens,
+    TokenFile,
+)
+from arktos.apiserver.flowcontrol import FairShare
+from arktos.apiserver.guard import Guard, server_tls
 from arktos.apiserver.server import APIServer
-from arktos.cli.kubeconfig import admin_kubeconfig, write_kubeconfig
+from arktos.cli.certs import certs_app
+from arktos.cli.kubeconfig import write_kubeconfig
 from arktos.cli.supervisor import supervise
 from arktos.client.config import ClientConfig, ConfigError, load_config
 from arktos.client.rest import ApiClient
@@ -26,6 +37,10 @@ from arktos.storage.url import open_storage
 app = typer.Typer(help="Arktos: a multi-tenant cluster manager for containers and VMs.",
                   no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
+app.add_typer(certs_app, name="certs")
+TENANT_SHARE = FairShare(inflight=32, qps=1000.0, burst=2000)
+"""What one tenant (other than `system`) may use at once: requests in flight and per second."""
+USER_SHARE = FairShare(inflight=16, qps=500.0, burst=1000)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where state, kubeconfig and "
                                        "certificates live.")]
@@ -44,6 +59,8 @@ WriteInflight = Annotated[int, typer.Option(
     "--max-mutating-requests-inflight", help="Mutating requests served at once (0: no "
     "limit); more get 429.")]
 Kubeconfig = Annotated[Path, typer.Option("--kubeconfig", help="How to reach the API server.")]
+TokenAuthFile = Annotated[Path | None, typer.Option(
+    "--token-auth-file", help='CSV of static tokens: token,user,uid,"group1,group2",,tenant')]
 
 
 @dataclass(frozen=True)
@@ -54,10 +71,21 @@ class ServerOptions:
     storage: str
     bookmark_interval: float
     max_inflight: tuple[int, int]
+    token_auth_file: Path | None = None
 
     @property
     def storage_url(self) -> str:
         return self.storage or f"sqlite:///{(self.data_dir / 'state.db').resolve()}"
+
+
+def _authenticators(pki: certs.Pki, token_file: Path | None) -> Authenticators:
+    """Client certificates, the static token file (if any), service-account tokens."""
+    chain: list[Authenticator] = [ClientCertificates()]
+    if token_file is not None:
+        chain.append(TokenFile.load(token_file))
+    chain.append(ServiceAccountTokens(private_key=pki.sa_key.read_bytes(),
+                                      public_key=pki.sa_pub.read_bytes()))
+    return Authenticators(chain)
 
 
 def _cancel_on_signals() -> None:
@@ -71,19 +99,24 @@ def _cancel_on_signals() -> None:
 async def _serve(opts: ServerOptions, *, up: bool) -> None:
     """The API server; with `up`, also every other component as a supervised child."""
     opts.data_dir.mkdir(parents=True, exist_ok=True)
+    host = "127.0.0.1" if opts.host in ("0.0.0.0", "") else opts.host
+    pki = certs.ensure_pki(opts.data_dir, hosts=("localhost", "127.0.0.1", host))
     store = await open_storage(opts.storage_url)
     server = APIServer(store, host=opts.host, port=opts.port,
-                       bookmark_interval=opts.bookmark_interval, max_inflight=opts.max_inflight)
+                       bookmark_interval=opts.bookmark_interval, max_inflight=opts.max_inflight,
+                       tls=server_tls(pki.serving_cert, pki.serving_key, pki.ca_cert),
+                       guard=Guard(_authenticators(pki, opts.token_auth_file)),
+                       fair_shares=(TENANT_SHARE, USER_SHARE))
     kubeconfig = opts.data_dir / "admin.kubeconfig"
-    host = "127.0.0.1" if opts.host in ("0.0.0.0", "") else opts.host
+    url = f"https://{host}:{opts.port}"
 
     ready = asyncio.Event()
 
     def started() -> None:
         ready.set()
-        write_kubeconfig(kubeconfig, admin_kubeconfig(f"http://{host}:{opts.port}"))
+        write_kubeconfig(kubeconfig, certs.admin_kubeconfig(pki, url))
         if up:
-            console.print(f"[green]arktos is up[/green] on http://{host}:{opts.port} "
+            console.print(f"[green]arktos is up[/green] on {url} "
                           f"(storage: {opts.storage_url})\n"
                           f"kubeconfig: {kubeconfig.resolve()}\n"
                           f"try: kubectl --kubeconfig {kubeconfig} get namespaces\n"
@@ -121,20 +154,24 @@ def _run(opts: ServerOptions, *, up: bool) -> None:
 def up(data_dir: DataDir = Path(".arktos"), port: Port = 6443, host: Host = "127.0.0.1",
        storage: StorageUrl = "", bookmark_interval: Bookmarks = 10.0,
        max_requests_inflight: ReadInflight = 400,
-       max_mutating_requests_inflight: WriteInflight = 200) -> None:
+       max_mutating_requests_inflight: WriteInflight = 200,
+       token_auth_file: TokenAuthFile = None) -> None:
     """Run the whole cluster on this machine in the foreground (Ctrl-C stops it)."""
     _run(ServerOptions(data_dir, host, port, storage, bookmark_interval,
-                       (max_requests_inflight, max_mutating_requests_inflight)), up=True)
+                       (max_requests_inflight, max_mutating_requests_inflight),
+                       token_auth_file), up=True)
 
 
 @app.command()
 def apiserver(data_dir: DataDir = Path(".arktos"), port: Port = 6443,
               host: Host = "127.0.0.1", storage: StorageUrl = "",
               bookmark_interval: Bookmarks = 10.0, max_requests_inflight: ReadInflight = 400,
-              max_mutating_requests_inflight: WriteInflight = 200) -> None:
+              max_mutating_requests_inflight: WriteInflight = 200,
+              token_auth_file: TokenAuthFile = None) -> None:
     """Run the API server alone."""
     _run(ServerOptions(data_dir, host, port, storage, bookmark_interval,
-                       (max_requests_inflight, max_mutating_requests_inflight)), up=False)
+                       (max_requests_inflight, max_mutating_requests_inflight),
+                       token_auth_file), up=False)
 
 
 @app.command("controller-manager")

@@ -6,7 +6,11 @@ Merge rule (kubectl's): files are read in order; for each named cluster/user/con
 
 from __future__ import annotations
 
+import atexit
+import base64
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -99,6 +103,26 @@ def _relative_paths(entry: dict[str, Any], base: Path) -> dict[str, Any]:
     return out
 
 
+def _inline_to_files(cluster: dict[str, Any], user: dict[str, Any]) -> None:
+    """Write `*-data` (base64 PEM) entries to private files and point the file keys at them:
+    Python's TLS loads certificates and keys from files only."""
+    pairs = [(cluster, "certificate-authority"), (user, "client-certificate"),
+             (user, "client-key")]
+    folder: Path | None = None
+    for section, key in pairs:
+        data = section.get(f"{key}-data")
+        if not data or section.get(key):
+            continue
+        if folder is None:
+            folder = Path(tempfile.mkdtemp(prefix="arktos-kubeconfig-"))
+            atexit.register(shutil.rmtree, folder, True)
+        path = folder / key
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(base64.b64decode(data))
+        section[key] = str(path)
+
+
 def _named(merged: dict[str, Any], section: str, name: str) -> dict[str, Any]:
     for entry in merged[section]:
         if entry["name"] == name:
@@ -120,6 +144,7 @@ def load_config(kubeconfig: str | os.PathLike[str] | None = None, *, context: st
     ctx = _named(merged, "contexts", name)
     cluster = _named(merged, "clusters", ctx.get("cluster", ""))
     user = _named(merged, "users", ctx["user"]) if ctx.get("user") else {}
+    _inline_to_files(cluster, user)
     token = user.get("token", "")
     if not token and user.get("tokenFile"):
         token = Path(user["tokenFile"]).read_text().strip()

@@ -1,9 +1,9 @@
 """Every kind the API server serves. Adding a kind: add a `ResourceType` to one module's `TYPES`."""
 
-from arktos.api.kinds import apps, arktos_kinds, coordination, core, rbac
+from arktos.api.kinds import apps, arktos_kinds, coordination, core, policy, rbac
 from arktos.api.resources import Registry
 
 REGISTRY = Registry([*core.TYPES, *arktos_kinds.TYPES, *apps.TYPES, *coordination.TYPES,
-                     *rbac.TYPES])
+                     *rbac.TYPES, *policy.TYPES])
 
 __all__ = ["REGISTRY"]
