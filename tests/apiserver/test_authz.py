@@ -8,6 +8,14 @@ from typing import Any
 import pytest
 
 from arktos.api.kinds import REGISTRY
+from arktos.api.rbac_policy import (
+    bootstrap_policy,
+    cluster_role,
+    cluster_role_binding,
+    rule,
+    subject,
+    tenant_policy,
+)
 from arktos.api.resources import ALL_VERBS, ResourceType, Scope
 from arktos.apiserver.authz import (
     Attributes,
@@ -20,14 +28,6 @@ from arktos.apiserver.authz import (
     node_name,
     url_matches,
     user_subjects,
-)
-from arktos.apiserver.authz_policy import (
-    bootstrap_policy,
-    cluster_role,
-    cluster_role_binding,
-    rule,
-    subject,
-    tenant_policy,
 )
 
 Obj = dict[str, Any]

@@ -147,7 +147,8 @@ def test_tenant_lifecycle(cluster: ApiServerProcess) -> None:
         wait_for(lambda: rest.names("/api/v1/tenants/acme/namespaces") ==
                  ["default", "kube-public", "kube-system"], what="tenant namespaces")
         rbac = "/apis/rbac.authorization.k8s.io/v1/tenants/acme"
-        wait_for(lambda: rest.names(f"{rbac}/clusterroles") == ["admin-role"])
+        wait_for(lambda: rest.names(f"{rbac}/clusterroles") == ["admin", "admin-role", "edit",
+                                                                 "view"])
         wait_for(lambda: rest.names(f"{rbac}/clusterrolebindings") == ["admin-role-binding"])
         wait_for(lambda: "default" in rest.names("/api/v1/tenants/other/namespaces"))
         for t in ("acme", "other"):

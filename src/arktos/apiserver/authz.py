@@ -31,15 +31,14 @@ from functools import lru_cache
 from typing import Any
 
 from arktos.api.meta import TENANT_ALL, TENANT_SYSTEM
+from arktos.api.rbac_policy import NODES_GROUP, SUPERUSER_GROUP
 from arktos.api.resources import Scope
 
 Obj = Mapping[str, Any]
 
-SUPERUSER_GROUP = "system:masters"
 AUTHENTICATED_GROUP = "system:authenticated"
 UNAUTHENTICATED_GROUP = "system:unauthenticated"
 ANONYMOUS_USER = "system:anonymous"
-NODES_GROUP = "system:nodes"
 NODE_USER_PREFIX = "system:node:"
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 NODE_LEASE_NAMESPACE = "kube-node-lease"

@@ -1,5 +1,6 @@
 """What every tenant gets when it is created (Arktos' tenant controller): its default
-namespaces and the `admin-role` ClusterRole bound to the tenant's user `admin`. Pure: no I/O.
+namespaces, and the RBAC policy of `arktos.api.rbac_policy.tenant_policy` (Arktos'
+`admin-role` bound to the tenant's user `admin`, plus `admin`, `edit`, `view`). Pure: no I/O.
 
 Extension point: to give every tenant another object (e.g. the default Network, once that
 kind is served), add a `DefaultKind` to `DEFAULT_KINDS`; the tenant controller watches its
@@ -11,14 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from arktos.api.rbac_policy import tenant_policy
 from arktos.client.store import Obj
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
-ADMIN_ROLE = "admin-role"
-ADMIN_BINDING = "admin-role-binding"
-ADMIN_USER = "admin"
 RBAC_GROUP = "rbac.authorization.k8s.io"
-RBAC_API = f"{RBAC_GROUP}/v1"
 
 
 @dataclass(frozen=True)
@@ -37,24 +35,14 @@ def _namespaces(tenant: str) -> list[Obj]:
              "metadata": {"name": name, "tenant": tenant}} for name in DEFAULT_NAMESPACES]
 
 
-def _admin_role(tenant: str) -> list[Obj]:
-    return [{"apiVersion": RBAC_API, "kind": "ClusterRole",
-             "metadata": {"name": ADMIN_ROLE, "tenant": tenant},
-             "rules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},
-                       {"verbs": ["*"], "nonResourceURLs": ["*"]}]}]
-
-
-def _admin_binding(tenant: str) -> list[Obj]:
-    return [{"apiVersion": RBAC_API, "kind": "ClusterRoleBinding",
-             "metadata": {"name": ADMIN_BINDING, "tenant": tenant},
-             "subjects": [{"kind": "User", "name": ADMIN_USER, "apiGroup": RBAC_GROUP}],
-             "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": ADMIN_ROLE}}]
+def _policy_of_kind(kind: str) -> Callable[[str], list[Obj]]:
+    return lambda tenant: [o for o in tenant_policy(tenant) if o["kind"] == kind]
 
 
 DEFAULT_KINDS: tuple[DefaultKind, ...] = (
     DefaultKind("namespaces", _namespaces),
-    DefaultKind(f"clusterroles.{RBAC_GROUP}", _admin_role),
-    DefaultKind(f"clusterrolebindings.{RBAC_GROUP}", _admin_binding),
+    DefaultKind(f"clusterroles.{RBAC_GROUP}", _policy_of_kind("ClusterRole")),
+    DefaultKind(f"clusterrolebindings.{RBAC_GROUP}", _policy_of_kind("ClusterRoleBinding")),
 )
 """In creation order (namespaces first)."""
 

@@ -12,7 +12,9 @@ from typing import Any
 
 from arktos.api.kinds import REGISTRY
 from arktos.api.meta import TENANT_SYSTEM
-from arktos.apiserver.authz import NODES_GROUP, SUPERUSER_GROUP
+
+NODES_GROUP = "system:nodes"
+SUPERUSER_GROUP = "system:masters"
 
 Obj = dict[str, Any]
 
