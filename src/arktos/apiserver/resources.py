@@ -15,6 +15,7 @@ from arktos.api.meta import TENANT_ALL, TENANT_SYSTEM
 from arktos.api.patch import apply_patch
 from arktos.api.resources import Obj
 from arktos.apiserver import codec, objects, subresources
+from arktos.apiserver.authorizer import Authorizer
 from arktos.apiserver.lists import ListOptions, encode_token, list_page, parse_revision
 from arktos.apiserver.request import RequestInfo, parse_request
 from arktos.apiserver.store import Store, Where
@@ -26,15 +27,19 @@ from arktos.apiserver.watchcache import Entry
 class ResourceHandler:
     """Serves every `/api/...` and `/apis/...` resource request."""
 
-    def __init__(self, store: Store, *, bookmark_interval: float = 10.0) -> None:
+    def __init__(self, store: Store, *, bookmark_interval: float = 10.0,
+                 authorizer: Authorizer | None = None) -> None:
         self.store = store
         self.cache = store.cache
         self.bookmark_interval = bookmark_interval
+        self.authorizer = authorizer
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         watch = request.query.get("watch", "") in ("1", "true")
         info = parse_request(self.store.registry, request.method, request.path, watch=watch)
         info = info.resolve_tenant(caller_tenant(request))
+        if self.authorizer is not None:
+            self.authorizer.check(request.get("identity"), info)
         if info.tenant == TENANT_ALL and info.verb not in ("list", "watch"):
             raise errors.bad_request(f'"{TENANT_ALL}" is not a tenant: it can only be used to '
                                      "list or watch across tenants")

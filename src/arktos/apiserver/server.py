@@ -17,8 +17,10 @@ from aiohttp import web
 from arktos.api import errors
 from arktos.api.kinds import REGISTRY
 from arktos.api.meta import SYSTEM_NAMESPACES, TENANT_SYSTEM
+from arktos.api.rbac_policy import bootstrap_policy
 from arktos.api.resources import Registry
 from arktos.apiserver import codec, discovery, openapi
+from arktos.apiserver.authorizer import RBAC_GROUP, Authorizer
 from arktos.apiserver.flowcontrol import FairShare, InflightLimiter
 from arktos.apiserver.guard import Guard
 from arktos.apiserver.resources import ResourceHandler
@@ -62,7 +64,9 @@ class APIServer:
         self.registry = registry
         self.cache = WatchCache(storage, registry)
         self.store = Store(storage, self.cache, registry)
-        self.resources = ResourceHandler(self.store, bookmark_interval=bookmark_interval)
+        self.authorizer = Authorizer(self.cache, registry) if guard is not None else None
+        self.resources = ResourceHandler(self.store, bookmark_interval=bookmark_interval,
+                                         authorizer=self.authorizer)
         self.ready = asyncio.Event()
         self._docs: dict[str, bytes] = {}
         self.limiter = InflightLimiter(readonly=max_inflight[0], mutating=max_inflight[1],
@@ -174,9 +178,14 @@ class APIServer:
                                                      "spec": {"storageClusterId": "0"}})
         for ns in SYSTEM_NAMESPACES:
             await self._ensure(Where(namespaces, TENANT_SYSTEM, ""), {"metadata": {"name": ns}})
+        for obj in bootstrap_policy():
+            rtype = self.registry.by_kind(RBAC_GROUP, obj["kind"])
+            assert rtype is not None
+            md = obj["metadata"]
+            await self._ensure(Where(rtype, md["tenant"], md.get("namespace", "")), obj)
 
     async def _ensure(self, where: Where, obj: dict[str, Any]) -> None:
-        obj = {"kind": where.rtype.kind, "apiVersion": where.rtype.group_version, **obj}
+        obj = {**obj, "kind": where.rtype.kind, "apiVersion": where.rtype.group_version}
         if where.rtype.tenanted:
             obj["metadata"]["tenant"] = where.tenant
         try:
@@ -205,6 +214,8 @@ class APIServer:
                 await self.cache.ready.wait()
                 await self.bootstrap()
                 await self.cache.wait_fresh()
+                if self.authorizer is not None:
+                    tg.create_task(self.authorizer.run())
                 site = web.TCPSite(runner, self.host, self.port, reuse_address=True,
                                    ssl_context=self.tls)
                 await site.start()
