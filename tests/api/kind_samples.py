@@ -79,6 +79,10 @@ SAMPLES: dict[tuple[str, str], Obj] = {
         "metadata": _META, "roleRef": {"apiGroup": _RBAC, "kind": "ClusterRole", "name": "admin"},
         "subjects": [{"kind": "Group", "name": "ops"},
                      {"kind": "ServiceAccount", "name": "builder", "namespace": "ci"}]},
+    ("authorization.k8s.io", "SelfSubjectAccessReview"): {"metadata": _META, "spec": {
+        "resourceAttributes": {"verb": "get", "resource": "pods", "namespace": "default"}}},
+    ("authorization.k8s.io", "SubjectAccessReview"): {"metadata": _META, "spec": {
+        "user": "alice", "nonResourceAttributes": {"verb": "get", "path": "/version"}}},
     ("", "ResourceQuota"): {"metadata": _META, "spec": {"hard": {
         "pods": "10", "requests.cpu": "2", "limits.memory": "4Gi",
         "count/deployments.apps": "3"}},

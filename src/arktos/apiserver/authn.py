@@ -64,12 +64,30 @@ class Authenticator(Protocol):
 
 class ClientCertificates:
     """Identity from the TLS client certificate (already verified against the cluster CA by
-    the TLS layer, which refuses certificates it cannot verify during the handshake)."""
+    the TLS layer, which refuses certificates it cannot verify during the handshake).
+
+    Identities are remembered per certificate (bounded), so a connection's requests do not
+    parse its certificate again."""
+
+    CACHE_SIZE = 4096
+
+    def __init__(self) -> None:
+        self._known: dict[bytes, Identity] = {}
 
     def authenticate(self, bearer: str | None, peer: Any) -> Identity | None:
         der = peer.getpeercert(binary_form=True) if peer is not None else None
         if not der:
             return None
+        identity = self._known.get(der)
+        if identity is None:
+            identity = self._parse(der)
+            if len(self._known) >= self.CACHE_SIZE:
+                self._known.clear()
+            self._known[der] = identity
+        return identity
+
+    @staticmethod
+    def _parse(der: bytes) -> Identity:
         try:
             user, tenant, groups = identity_from_cert(x509.load_der_x509_certificate(der))
         except ValueError as exc:

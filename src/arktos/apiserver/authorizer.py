@@ -52,6 +52,24 @@ class Authorizer:
                 else:
                     self.index.put(kind, event.entry.obj)
 
+    def review(self, identity: Identity | None, review: dict[str, Any], tenant: str,
+               registry: Registry) -> dict[str, Any]:
+        """Answer a SelfSubjectAccessReview (the caller) or SubjectAccessReview (spec.user)."""
+        spec = review.get("spec") or {}
+        if review.get("kind") == "SelfSubjectAccessReview":
+            if identity is None:
+                return {"allowed": True, "reason": "no authorization configured"}
+            user = authz.User(identity.name, identity.tenant, identity.groups, identity.uid)
+        else:
+            user = authz.User(str(spec.get("user", "")), tenant,
+                              tuple(spec.get("groups") or ()), str(spec.get("uid", "")))
+        decision = authz.authorize(self.index, review_attributes(registry, user, spec,
+                                                                 user.tenant))
+        status: dict[str, Any] = {"allowed": decision.allowed}
+        if decision.reason:
+            status["reason"] = decision.reason
+        return status
+
     def check(self, identity: Identity | None, info: RequestInfo) -> None:
         """Raise 403 Forbidden unless RBAC allows the request (no identity: no checks)."""
         if identity is None:
@@ -81,3 +99,21 @@ class Authorizer:
         entry = self.cache.cache(rtype).entries.get(
             rtype.key(info.tenant, info.namespace, info.name))
         return (entry.obj.get("spec") or {}).get("nodeName") if entry else None
+
+
+def review_attributes(registry: Registry, user: authz.User, spec: dict[str, Any],
+                      tenant: str) -> authz.Attributes:
+    """The request a (Self)SubjectAccessReview asks about (Arktos adds `tenant`)."""
+    url = spec.get("nonResourceAttributes")
+    if isinstance(url, dict):
+        return authz.Attributes(user=user, verb=str(url.get("verb", "")),
+                                path=str(url.get("path", "")))
+    res = spec.get("resourceAttributes") or {}
+    group, plural = str(res.get("group", "")), str(res.get("resource", ""))
+    rtype = next((rt for rt in registry if rt.group == group and rt.plural == plural), None)
+    scope = rtype.scope if rtype is not None else Scope.NAMESPACE
+    return authz.Attributes(
+        user=user, verb=str(res.get("verb", "")), resource=plural, group=group,
+        subresource=str(res.get("subresource", "")), name=str(res.get("name", "")),
+        namespace=str(res.get("namespace", "")), scope=scope,
+        tenant="" if scope is Scope.CLUSTER else str(res.get("tenant") or tenant))

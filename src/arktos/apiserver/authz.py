@@ -348,7 +348,8 @@ def _builtin(attrs: Attributes) -> str:
             return "built-in: discovery"
         return ""
     if (attrs.verb == "create" and not attrs.subresource and is_authenticated(attrs.user)
-            and (attrs.group, attrs.resource) in SELF_REVIEWS):
+            and (attrs.group, attrs.resource) in SELF_REVIEWS
+            and attrs.tenant in ("", attrs.user.tenant)):
         return "built-in: self review"
     return ""
 

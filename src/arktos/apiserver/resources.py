@@ -23,6 +23,8 @@ from arktos.apiserver.table import to_table
 from arktos.apiserver.watch import serve_watch
 from arktos.apiserver.watchcache import Entry
 
+REVIEW_GROUP = "authorization.k8s.io"
+
 
 class ResourceHandler:
     """Serves every `/api/...` and `/apis/...` resource request."""
@@ -114,8 +116,24 @@ class ResourceHandler:
             raise errors.method_not_allowed("POST", f"a named {info.rtype.singular}")
         body = objects.check_body(info.rtype, await codec.read_object(request),
                                   tenant=where.tenant, namespace=where.namespace)
+        if info.rtype.group == REVIEW_GROUP:
+            return self._review(request, info, where, body)
         obj = await self.store.create(where, body, dry_run=_dry_run(request))
         return codec.json_response(obj, 201)
+
+    def _review(self, request: web.Request, info: RequestInfo, where: Where,
+                body: Obj) -> web.Response:
+        """Access reviews are answered, not stored; a tenant user asks only in its tenant."""
+        identity = request.get("identity")
+        if identity is not None and identity.tenant not in (TENANT_SYSTEM, where.tenant):
+            raise errors.forbidden(f"{info.rtype.plural} of tenant \"{where.tenant}\" are not "
+                                   f"open to users of tenant \"{identity.tenant}\"")
+        causes = info.rtype.validate(body, None)
+        if causes:
+            raise errors.invalid(info.rtype.kind, "", causes)
+        status = ({"allowed": True} if self.authorizer is None else
+                  self.authorizer.review(identity, body, where.tenant, self.store.registry))
+        return codec.json_response({**body, "status": status}, 201)
 
     async def _update(self, request: web.Request, info: RequestInfo, where: Where) -> web.Response:
         body = self.checked_named_body(info, where, await codec.read_object(request))

@@ -1,9 +1,17 @@
 """Every kind the API server serves. Adding a kind: add a `ResourceType` to one module's `TYPES`."""
 
-from arktos.api.kinds import apps, arktos_kinds, coordination, core, policy, rbac
+from arktos.api.kinds import (
+    apps,
+    arktos_kinds,
+    authorization,
+    coordination,
+    core,
+    policy,
+    rbac,
+)
 from arktos.api.resources import Registry
 
 REGISTRY = Registry([*core.TYPES, *arktos_kinds.TYPES, *apps.TYPES, *coordination.TYPES,
-                     *rbac.TYPES, *policy.TYPES])
+                     *rbac.TYPES, *policy.TYPES, *authorization.TYPES])
 
 __all__ = ["REGISTRY"]
