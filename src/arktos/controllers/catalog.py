@@ -10,6 +10,7 @@ from arktos.controllers.namespace import NamespaceController
 from arktos.controllers.nodelifecycle import NodeLifecycleController
 from arktos.controllers.podgc import PodGCController
 from arktos.controllers.replicaset import ReplicaSetController
+from arktos.controllers.serviceaccount import ServiceAccountController
 from arktos.controllers.tenant import TenantController
 
 CONTROLLERS: dict[str, Factory] = {
@@ -21,4 +22,5 @@ CONTROLLERS: dict[str, Factory] = {
     "node-lifecycle": NodeLifecycleController,
     "pod-gc": PodGCController,
     "event-ttl": EventTTLController,
+    "serviceaccount": ServiceAccountController,
 }

@@ -63,8 +63,12 @@ def _status_causes(value: Any) -> list[Cause]:
 
 
 def default_pod(obj: Obj) -> None:
-    """Pod spec defaults, and phase Pending for a new pod."""
-    default_pod_spec(obj.get("spec"))
+    """Pod spec defaults (the service account is `default` unless named, as kube's
+    ServiceAccount admission), and phase Pending for a new pod."""
+    spec = obj.get("spec")
+    default_pod_spec(spec)
+    if isinstance(spec, dict) and not spec.get("serviceAccountName"):
+        spec["serviceAccountName"] = spec.get("serviceAccount") or "default"
     status = section(obj, "status")
     if status is not None and not status.get("phase"):
         status["phase"] = "Pending"
