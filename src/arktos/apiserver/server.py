@@ -20,6 +20,7 @@ from arktos.api.meta import SYSTEM_NAMESPACES, TENANT_SYSTEM
 from arktos.api.rbac_policy import bootstrap_policy
 from arktos.api.resources import Registry
 from arktos.apiserver import codec, discovery, openapi
+from arktos.apiserver.admission import PolicyAdmission
 from arktos.apiserver.authorizer import RBAC_GROUP, Authorizer
 from arktos.apiserver.flowcontrol import FairShare, InflightLimiter
 from arktos.apiserver.guard import Guard
@@ -64,6 +65,7 @@ class APIServer:
         self.registry = registry
         self.cache = WatchCache(storage, registry)
         self.store = Store(storage, self.cache, registry)
+        self.store.admission = PolicyAdmission(self.cache, registry)
         self.authorizer = Authorizer(self.cache, registry) if guard is not None else None
         self.resources = ResourceHandler(self.store, bookmark_interval=bookmark_interval,
                                          authorizer=self.authorizer)

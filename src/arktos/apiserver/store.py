@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -20,6 +20,9 @@ from arktos.api.resources import Obj, Registry, ResourceType
 from arktos.apiserver import objects
 from arktos.apiserver.watchcache import Entry, WatchCache, decode
 from arktos.storage import Conflict, KeyExists, KeyNotFound, Storage
+
+if TYPE_CHECKING:
+    from arktos.apiserver.admission import PolicyAdmission
 
 Mutator = Callable[[Obj], Obj | Awaitable[Obj]]
 PROTECTED_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
@@ -46,6 +49,7 @@ class Store:
         self.storage = storage
         self.cache = cache
         self.registry = registry
+        self.admission: PolicyAdmission | None = None
         self._tenants = registry.by_kind("", "Tenant")
         self._namespaces = registry.by_kind("", "Namespace")
 
@@ -102,10 +106,12 @@ class Store:
                 md["name"] = meta.generate_name(str(md["generateName"]))
             obj = objects.prepare_create(rtype, body)
             await self.admit_create(where, obj)
+            if self.admission is not None:
+                self.admission.limit(where, obj)
             if dry_run:
                 return obj
             try:
-                rev = await self.storage.create(where.key(md["name"]), orjson.dumps(obj))
+                rev = await self._create_admitted(where, obj)
             except KeyExists:
                 if generate:
                     continue
@@ -113,6 +119,14 @@ class Store:
             obj["metadata"]["resourceVersion"] = str(rev)
             return obj
         raise errors.StatusError(500, "AlreadyExists", "could not generate a unique name")
+
+    async def _create_admitted(self, where: Where, obj: Obj) -> int:
+        """Store a new object, inside quota admission when there is one."""
+        key = where.key(obj["metadata"]["name"])
+        if self.admission is None:
+            return await self.storage.create(key, orjson.dumps(obj))
+        async with self.admission.reserve(self, where, obj):
+            return await self.storage.create(key, orjson.dumps(obj))
 
     async def guaranteed_update(self, where: Where, name: str, mutate: Mutator, *,
                                 precondition: str | None = None, dry_run: bool = False) -> Obj:
