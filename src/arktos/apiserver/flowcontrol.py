@@ -1,7 +1,8 @@
 """Request admission by load: global max-in-flight limits (as kube-apiserver's
 --max-requests-inflight and --max-mutating-requests-inflight) and per-tenant and per-user
 fairness (in-flight and rate limits), so that one tenant flooding the server cannot starve
-another. Over a limit a request gets 429 with Retry-After at once.
+another. Over a limit a request gets 429 with Retry-After (a refusal by the fair shares after
+a short delay, so that ignoring Retry-After does not pay).
 
 Long-running requests (watches) are not counted. The tenant and user come from
 authentication (`request["tenant"]`, `request["user"]`); the system tenant is exempt from the
@@ -10,6 +11,7 @@ per-tenant limits (its components are the cluster's own).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -72,8 +74,10 @@ class InflightLimiter:
     per-user fair shares; 0 disables a global limit."""
 
     def __init__(self, *, readonly: int = 400, mutating: int = 200,
-                 tenant: FairShare = FairShare(), user: FairShare = FairShare()) -> None:
+                 tenant: FairShare = FairShare(), user: FairShare = FairShare(),
+                 refusal_delay: float = 0.25) -> None:
         self.limits = {True: readonly, False: mutating}
+        self.refusal_delay = refusal_delay
         self.inflight = {True: 0, False: 0}
         self.tenants = KeyedLimiter(tenant)
         self.users = KeyedLimiter(user)
@@ -88,7 +92,13 @@ class InflightLimiter:
             raise _too_many("Too many requests, please try again later.")
         tenant = str(request.get("tenant", TENANT_SYSTEM))
         user = f"{tenant}/{request.get('user', '')}"
-        keys = self._admit_fair(tenant, user)
+        try:
+            keys = self._admit_fair(tenant, user)
+        except errors.StatusError:
+            # A tarpit: the refusal waits a little, so a client that ignores Retry-After
+            # cannot make the server spend its CPU on answering refusals.
+            await asyncio.sleep(self.refusal_delay)
+            raise
         self.inflight[kind] += 1
         try:
             return await handler(request)

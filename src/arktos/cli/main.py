@@ -38,9 +38,9 @@ app = typer.Typer(help="Arktos: a multi-tenant cluster manager for containers an
                   no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
 app.add_typer(certs_app, name="certs")
-TENANT_SHARE = FairShare(inflight=32, qps=1000.0, burst=2000)
+TENANT_SHARE = FairShare(inflight=8, qps=300.0, burst=600)
 """What one tenant (other than `system`) may use at once: requests in flight and per second."""
-USER_SHARE = FairShare(inflight=16, qps=500.0, burst=1000)
+USER_SHARE = FairShare(inflight=8, qps=300.0, burst=600)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where state, kubeconfig and "
                                        "certificates live.")]
