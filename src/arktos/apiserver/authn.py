@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +27,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from arktos.api import errors
 from arktos.api.meta import TENANT_SYSTEM, tenant_name_errors
+from arktos.apiserver.authz import User
 from arktos.certs import identity_from_cert
 
 SA_ISSUER = "arktos"
@@ -35,14 +35,8 @@ SA_TENANT_CLAIM = "arktos.io/tenant"
 SA_PREFIX = "system:serviceaccount:"
 
 
-@dataclass(frozen=True)
-class Identity:
-    """An authenticated caller."""
-
-    name: str
-    tenant: str
-    groups: tuple[str, ...] = ()
-    uid: str = ""
+Identity = User
+"""An authenticated caller (the RBAC engine's `User`)."""
 
 
 def with_tenant(name: str, tenant: str, groups: Sequence[str], uid: str = "") -> Identity:

@@ -59,7 +59,7 @@ class Authorizer:
         if review.get("kind") == "SelfSubjectAccessReview":
             if identity is None:
                 return {"allowed": True, "reason": "no authorization configured"}
-            user = authz.User(identity.name, identity.tenant, identity.groups, identity.uid)
+            user = identity
         else:
             user = authz.User(str(spec.get("user", "")), tenant,
                               tuple(spec.get("groups") or ()), str(spec.get("uid", "")))
@@ -80,7 +80,7 @@ class Authorizer:
             raise errors.forbidden(authz.describe(decision))
 
     def attributes(self, identity: Identity, info: RequestInfo) -> authz.Attributes:
-        user = authz.User(identity.name, identity.tenant, identity.groups, identity.uid)
+        user = identity
         rtype = info.rtype
         verb = info.verb
         if rtype.kind == "Tenant" and verb == "watch" and info.name == identity.tenant:
