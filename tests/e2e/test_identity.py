@@ -161,8 +161,9 @@ def test_minted_kubeconfig_works_with_kubectl(secured: ApiServerProcess,
     assert "from-kubectl" in listed.stdout
     assert Rest(secured.url).get(
         "/api/v1/tenants/acme/namespaces/default/configmaps/from-kubectl").status_code == 200
-    denied = kubectl("get", "nodes")
-    assert denied.returncode == 1 and "Forbidden" in denied.stderr
+    denied = kubectl("get", "nodes")  # discovery does not even show nodes to a tenant user
+    assert denied.returncode == 1
+    assert "doesn't have a resource type \"nodes\"" in denied.stderr
 
 
 def test_kubectl_auth_can_i_answers_per_tenant(secured: ApiServerProcess,
@@ -187,3 +188,12 @@ def test_kubectl_auth_can_i_answers_per_tenant(secured: ApiServerProcess,
     _wait(lambda: can_i(out, "create", "pods") == "yes")
     assert can_i(out, "create", "pods", "-n", "kube-system").startswith("no")
     assert can_i(out, "get", "nodes").startswith("no")
+
+
+def test_discovery_shows_a_tenant_user_only_what_it_may_use(secured: ApiServerProcess) -> None:
+    mine = {r["name"] for r in token_session(secured, "tok-acme").ok(
+        token_session(secured, "tok-acme").get("/api/v1"))["resources"]}
+    everything = {r["name"] for r in Rest(secured.url).ok(Rest(secured.url).get("/api/v1"))[
+        "resources"]}
+    assert "pods" in mine and "tenants" in mine and "nodes" not in mine
+    assert "nodes" in everything

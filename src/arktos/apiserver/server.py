@@ -18,7 +18,7 @@ from arktos.api import errors
 from arktos.api.kinds import REGISTRY
 from arktos.api.meta import SYSTEM_NAMESPACES, TENANT_SYSTEM
 from arktos.api.rbac_policy import bootstrap_policy
-from arktos.api.resources import Registry
+from arktos.api.resources import Registry, Scope
 from arktos.apiserver import codec, discovery, openapi
 from arktos.apiserver.admission import PolicyAdmission
 from arktos.apiserver.authorizer import RBAC_GROUP, Authorizer
@@ -63,6 +63,10 @@ class APIServer:
         self.storage = storage
         self.host, self.port = host, port
         self.registry = registry
+        self.tenant_view = Registry([rt for rt in registry
+                                     if rt.scope is not Scope.CLUSTER or rt.kind == "Tenant"])
+        """What discovery shows users of tenants other than `system`: no cluster-scoped
+        kinds except Tenant (they may read their own)."""
         self.cache = WatchCache(storage, registry)
         self.store = Store(storage, self.cache, registry)
         self.store.admission = PolicyAdmission(self.cache, registry)
@@ -130,20 +134,26 @@ class APIServer:
         version = discovery.negotiate_aggregated(request.headers.get("Accept", ""))
         if version is None:
             doc = (discovery.api_versions(request.host) if core
-                   else discovery.api_group_list(self.registry))
+                   else discovery.api_group_list(self._view(request)))
             return codec.json_response(doc)
-        resp = codec.json_response(discovery.aggregated_discovery(self.registry, core, version))
+        resp = codec.json_response(discovery.aggregated_discovery(self._view(request), core,
+                                                                  version))
         resp.headers["Content-Type"] = discovery.aggregated_content_type(version)
         return resp
+
+    def _view(self, request: web.Request) -> Registry:
+        """The kinds discovery shows to the caller."""
+        tenant = request.get("tenant", TENANT_SYSTEM)
+        return self.registry if tenant == TENANT_SYSTEM else self.tenant_view
 
     def _discovery(self, path: str, request: web.Request) -> web.Response | None:
         parts = path.strip("/").split("/")
         if parts == ["api", "v1"]:
-            doc = discovery.api_resource_list(self.registry, "", "v1")
+            doc = discovery.api_resource_list(self._view(request), "", "v1")
         elif parts[0] == "apis" and len(parts) == 2:
-            doc = discovery.api_group(self.registry, parts[1])
+            doc = discovery.api_group(self._view(request), parts[1])
         elif parts[0] == "apis" and len(parts) == 3:
-            doc = discovery.api_resource_list(self.registry, parts[1], parts[2])
+            doc = discovery.api_resource_list(self._view(request), parts[1], parts[2])
         else:
             return None
         if doc is None:
