@@ -30,7 +30,7 @@ from arktos.cli.supervisor import supervise
 from arktos.client.config import ClientConfig, ConfigError, load_config
 from arktos.client.rest import ApiClient
 from arktos.controllers.catalog import CONTROLLERS
-from arktos.controllers.manager import ControllerManager
+from arktos.controllers.manager import ControllerManager, Factory
 from arktos.controllers.settings import Settings
 from arktos.storage.url import open_storage
 
@@ -197,12 +197,7 @@ def controller_manager(
             help="Requests allowed in a burst above the QPS.")] = 600) -> None:
     """Run the controllers (tenant, namespace, garbage collector, workloads, nodes, ...)."""
     _logging()
-    names = list(CONTROLLERS) if controllers == "*" else controllers.split(",")
-    unknown = [n for n in names if n not in CONTROLLERS]
-    if unknown:
-        console.print(f"[red]error:[/red] unknown controllers {', '.join(unknown)}; known: "
-                      f"{', '.join(CONTROLLERS)}")
-        raise typer.Exit(2)
+    factories = _pick_controllers(controllers)
     try:
         config = load_config(kubeconfig).with_overrides(qps=kube_api_qps, burst=kube_api_burst)
     except ConfigError as exc:
@@ -215,7 +210,18 @@ def controller_manager(
                         renew_deadline=leader_elect_renew_deadline,
                         retry_period=leader_elect_retry_period)
     asyncio.run(_run_component(config, lambda api: ControllerManager(
-        api, [CONTROLLERS[n] for n in names], settings=settings).run()))
+        api, factories, settings=settings).run()))
+
+
+def _pick_controllers(spec: str) -> list[Factory]:
+    """The controllers named by `--controllers` (`*`: all); exit 2 naming unknown ones."""
+    names = list(CONTROLLERS) if spec == "*" else spec.split(",")
+    unknown = [n for n in names if n not in CONTROLLERS]
+    if unknown:
+        console.print(f"[red]error:[/red] unknown controllers {', '.join(unknown)}; known: "
+                      f"{', '.join(CONTROLLERS)}")
+        raise typer.Exit(2)
+    return [CONTROLLERS[n] for n in names]
 
 
 async def _run_component(config: ClientConfig, body: Callable[[ApiClient], Awaitable[None]]) -> None:
