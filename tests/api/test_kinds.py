@@ -21,6 +21,7 @@ from tests.api.kind_samples import (
     check,
     created,
     found,
+    json_paths,
     mutate,
     rtype,
     sample,
@@ -382,16 +383,6 @@ JSON = st.recursive(
 KINDS = sorted({*SAMPLES, ("", "VMPod")})
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every path into a JSON value (keys and indexes), the value itself included."""
-    out = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths(v, (*prefix, i))
-    return out
 
 
 def _exercise(group: str, kind: str, obj: Obj, old: Obj | None) -> None:
@@ -416,7 +407,7 @@ def test_garbage_anywhere_never_raises(data: st.DataObject, which: tuple[str, st
                                        garbage: Any) -> None:
     group, kind = which
     obj = _base(group, kind)
-    path = data.draw(st.sampled_from([p for p in _paths(obj) if p]))
+    path = data.draw(st.sampled_from([p for p in json_paths(obj) if p]))
     cur: Any = obj
     for step in path[:-1]:
         cur = cur[step]

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from arktos.api.errors import Cause
 from arktos.api.kinds import policy
 from arktos.api.resources import ResourceType, Scope
+from tests.api.kind_samples import json_paths
 
 Obj = dict[str, Any]
 KINDS = {t.kind: t for t in policy.TYPES}
@@ -233,15 +234,6 @@ JSON = st.recursive(
     max_leaves=10)
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths(v, (*prefix, i))
-    return out
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -250,7 +242,7 @@ def test_garbage_never_raises(data: st.DataObject, which: str, garbage: Any) -> 
     base = {"quota": QUOTA, "tenant": TENANT_QUOTA, "limits": LIMITS}[which]
     t = KINDS["LimitRange" if which == "limits" else "ResourceQuota"]
     obj = copy.deepcopy(base)
-    path = data.draw(st.sampled_from([p for p in _paths(obj) if p]))
+    path = data.draw(st.sampled_from([p for p in json_paths(obj) if p]))
     cur: Any = obj
     for step in path[:-1]:
         cur = cur[step]

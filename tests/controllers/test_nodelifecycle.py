@@ -13,7 +13,7 @@ from arktos.client.rest import ApiClient, ApiError
 from arktos.controllers import node_health as nh
 from arktos.controllers.nodelifecycle import NodeLifecycleController
 from tests.controllers.conftest import running
-from tests.waiting import eventually
+from tests.waiting import eventually, in_background
 
 FAST = {"node_monitor_period": 0.5, "node_monitor_grace_period": 2.0,
         "pod_eviction_timeout": 3.0}
@@ -65,14 +65,8 @@ async def heartbeating(api: ApiClient, node: str) -> AsyncIterator[None]:
             await renew_lease(api, node)
 
     await renew_lease(api, node)
-
-    task = asyncio.create_task(beat())
-    try:
+    async with in_background(beat()):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def create_tenant(api: ApiClient, name: str) -> None:

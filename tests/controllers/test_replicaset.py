@@ -34,7 +34,7 @@ from arktos.controllers.replicaset_logic import (
     slow_start_batches,
 )
 from tests.controllers.conftest import running
-from tests.waiting import eventually
+from tests.waiting import eventually, in_background
 
 Obj = dict[str, Any]
 
@@ -232,15 +232,8 @@ async def fake_agent(scope: Scope, *, per_tick: int = 1000, interval: float = 0.
                 await mark_ready(scope, pod)
             await asyncio.sleep(interval)
 
-    task = asyncio.create_task(loop())
-    try:
+    async with in_background(loop()):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        if not task.cancelled() and (error := task.exception()) is not None:
-            raise error
 
 
 def owned_by(pod: Obj, owner: Obj) -> bool:
