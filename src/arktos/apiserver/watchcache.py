@@ -79,12 +79,10 @@ class Watcher:
         self._buf: deque[CacheEvent] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self.closed = False
-        self.overflowed = False
 
     def push(self, event: CacheEvent | None) -> None:
         """Queue an event; None closes the watcher (cache reset)."""
         if event is None or len(self._buf) >= WATCHER_QUEUE_LIMIT:
-            self.overflowed = event is not None
             self.close()
         else:
             self._buf.append(event)

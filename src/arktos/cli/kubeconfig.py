@@ -4,18 +4,15 @@ Contexts carry Arktos' `tenant` field (ignored by stock clients)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from arktos.certs import write_private
+
 
 def write_kubeconfig(path: Path, config: dict[str, Any]) -> None:
-    """Write atomically with mode 0600."""
+    """Write atomically with mode 0600 (a kubeconfig may hold a private key)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        yaml.safe_dump(config, f, sort_keys=False)
-    os.replace(tmp, path)
+    write_private(path, yaml.safe_dump(config, sort_keys=False).encode())
