@@ -35,7 +35,8 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) system-deps lint typecheck
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup -m "not quiet"
+	$(BIN)/pytest -q -m quiet  # latency measurements: alone on the machine
 
 docs: $(STAMP)
 	$(BIN)/pip install -q -e '.[docs]'

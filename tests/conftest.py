@@ -14,6 +14,13 @@ from tests.apiserver_proc import ApiServerProcess
 from tests.etcd_server import EtcdProcess, start_etcd
 
 
+@pytest.fixture(autouse=True)
+def private_kubectl_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kubectl caches discovery per host:port; a server of an earlier test may have used the
+    same port with another identity, so every test's kubectl gets its own cache."""
+    monkeypatch.setenv("KUBECACHEDIR", str(tmp_path / "kube-cache"))
+
+
 @pytest.fixture(scope="session")
 def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdProcess]:
     """One real etcd per test session (per xdist worker)."""

@@ -4,6 +4,7 @@ errors, usage errors, shell completion. No API server needed."""
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 import yaml
 
 from tests.apiserver_proc import free_port
-from tests.cli import Arkctl, table
+from tests.cli import ARKCTL, Arkctl, table
 
 
 def kubeconfig(port: int, *, current: str = "admin") -> dict[str, Any]:
@@ -113,7 +114,11 @@ def test_shell_completion(config_file: Path) -> None:
                "COMP_CWORD": str(len(words.split()) - 1)}
         return Arkctl(None, env=env)().stdout.split()
 
-    script = Arkctl(config_file).ok("--show-completion", "bash")
+    # The shell is detected from the parent processes: run it from bash (`; true` keeps bash
+    # from exec'ing arkctl in its place).
+    shown = subprocess.run(["bash", "-c", f"{ARKCTL} --show-completion; true"],
+                           capture_output=True, text=True, check=True, timeout=30)
+    script = shown.stdout
     assert "complete -o default -F _arkctl_completion arkctl" in script
     assert complete("arkctl get po,de") == ["po,deploy", "po,deployment", "po,deployments"]
     assert complete("arkctl delete dep") == ["deploy", "deployment", "deployments"]

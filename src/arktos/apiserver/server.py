@@ -55,11 +55,13 @@ class APIServer:
                  registry: Registry = REGISTRY, bookmark_interval: float = 10.0,
                  max_inflight: tuple[int, int] = (400, 200),
                  tls: ssl.SSLContext | None = None, guard: Guard | None = None,
-                 fair_shares: tuple[FairShare, FairShare] = (FairShare(), FairShare())) -> None:
+                 fair_shares: tuple[FairShare, FairShare] = (FairShare(), FairShare()),
+                 tenant_seats: int = 0) -> None:
         """`max_inflight` is (read-only, mutating) requests in flight; 0 means unlimited.
         `tls` serves HTTPS; `guard` authenticates (without it every caller is the system
         tenant's admin: only for tests of the bare API machinery). `fair_shares` are the
-        per-tenant and per-user limits."""
+        per-tenant and per-user limits; all tenants but `system` share `tenant_seats` slots
+        (0: no cap)."""
         self.storage = storage
         self.host, self.port = host, port
         self.registry = registry
@@ -76,7 +78,8 @@ class APIServer:
         self.ready = asyncio.Event()
         self._docs: dict[str, bytes] = {}
         self.limiter = InflightLimiter(readonly=max_inflight[0], mutating=max_inflight[1],
-                                       tenant=fair_shares[0], user=fair_shares[1])
+                                       tenant=fair_shares[0], user=fair_shares[1],
+                                       tenant_seats=tenant_seats)
         self.tls = tls
         self.guard = guard
 

@@ -38,9 +38,12 @@ app = typer.Typer(help="Arktos: a multi-tenant cluster manager for containers an
                   no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
 app.add_typer(certs_app, name="certs")
-TENANT_SHARE = FairShare(inflight=8, qps=300.0, burst=600)
-"""What one tenant (other than `system`) may use at once: requests in flight and per second."""
-USER_SHARE = FairShare(inflight=8, qps=300.0, burst=600)
+TENANT_SHARE = FairShare(inflight=8, qps=300.0, burst=600, queue=64, max_wait=1.0)
+"""What one tenant (other than `system`) may use at once: requests in flight and per second;
+up to 64 more wait (at most a second) for their turn."""
+USER_SHARE = TENANT_SHARE
+TENANT_SEATS = 48
+"""Requests of all tenants but `system` in flight together, handed out round-robin."""
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where state, kubeconfig and "
                                        "certificates live.")]
@@ -106,7 +109,7 @@ async def _serve(opts: ServerOptions, *, up: bool) -> None:
                        bookmark_interval=opts.bookmark_interval, max_inflight=opts.max_inflight,
                        tls=server_tls(pki.serving_cert, pki.serving_key, pki.ca_cert),
                        guard=Guard(_authenticators(pki, opts.token_auth_file)),
-                       fair_shares=(TENANT_SHARE, USER_SHARE))
+                       fair_shares=(TENANT_SHARE, USER_SHARE), tenant_seats=TENANT_SEATS)
     kubeconfig = opts.data_dir / "admin.kubeconfig"
     url = f"https://{host}:{opts.port}"
 
