@@ -475,7 +475,7 @@ def test_node_identity() -> None:
     (req(NODE1, "get", "pods", ns="default", tenant="acme", name="p"), True),
     (req(NODE1, "create", "nodes", name="n1"), True),
     (req(NODE1, "create", "nodes", name="n2"), False),
-    (req(NODE1, "create", "nodes"), False),
+    (req(NODE1, "create", "nodes"), True),  # the name is in the body: node_create_refusal
     (req(NODE1, "update", "nodes", name="n1"), True),
     (req(NODE1, "patch", "nodes", name="n1", sub="status"), True),
     (req(NODE1, "patch", "nodes", name="n2", sub="status"), False),
@@ -501,7 +501,8 @@ def test_node_identity() -> None:
     (req(NODE1, "create", "leases", ns="kube-node-lease", name="n1"), True),
     (req(NODE1, "update", "leases", ns="kube-node-lease", name="n1"), True),
     (req(NODE1, "update", "leases", ns="kube-node-lease", name="n2"), False),
-    (req(NODE1, "create", "leases", ns="kube-node-lease"), False),
+    (req(NODE1, "create", "leases", ns="kube-node-lease"), True),  # named in the body
+    (req(NODE1, "create", "leases", ns="kube-system"), False),
     (req(NODE1, "update", "leases", ns="kube-system", name="n1"), False),
     (req(NODE1, "update", "leases", ns="kube-node-lease", name="n1", tenant="acme"), False),
     (req(NODE1, "list", "leases", ns="kube-node-lease"), False),

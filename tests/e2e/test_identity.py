@@ -58,11 +58,14 @@ def token_session(server: ApiServerProcess, token: str) -> Rest:
     return rest
 
 
-def cert_session(server: ApiServerProcess, tmp_path: Path, user: str, tenant: str) -> Rest:
+def cert_session(server: ApiServerProcess, tmp_path: Path, user: str, tenant: str,
+                 groups: tuple[str, ...] = ()) -> Rest:
     out = tmp_path / f"{tenant}-{user}.kubeconfig"
     subprocess.run([sys.executable, "-m", "arktos.cli.main", "certs", "issue", "--data-dir",
                     str(server.data_dir), "--user", user, "--tenant", tenant, "--kubeconfig",
-                    str(out), "--server", server.url], check=True, capture_output=True)
+                    str(out), "--server", server.url,
+                    *(arg for g in groups for arg in ("--group", g))],
+                   check=True, capture_output=True)
     pem = tmp_path / f"{tenant}-{user}.pem"
     cfg = yaml.safe_load(out.read_text())["users"][0]["user"]
     pem.write_bytes(base64.b64decode(cfg["client-certificate-data"]) +

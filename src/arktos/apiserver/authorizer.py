@@ -13,12 +13,12 @@ from typing import Any
 from arktos.api import errors
 from arktos.api.meta import TENANT_ALL
 from arktos.api.resources import Registry, ResourceType, Scope
-from arktos.apiserver import authz
+from arktos.apiserver import authz, escalation
 from arktos.apiserver.authn import Identity
 from arktos.apiserver.request import RequestInfo
 from arktos.apiserver.watchcache import ResourceCache, WatchCache
 
-RBAC_GROUP = "rbac.authorization.k8s.io"
+RBAC_GROUP = escalation.RBAC_GROUP
 RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
 
 
@@ -78,6 +78,24 @@ class Authorizer:
         decision = authz.authorize(self.index, attrs)
         if not decision.allowed:
             raise errors.forbidden(authz.describe(decision))
+
+    def admit_write(self, identity: Identity | None, info: RequestInfo,
+                    obj: dict[str, Any]) -> None:
+        """The checks of a create, update or patch that need the object written (kube's
+        RBAC escalation prevention and NodeRestriction): raise 403 Forbidden."""
+        if identity is None or info.subresource:
+            return
+        rtype, refusal = info.rtype, ""
+        if rtype.group == RBAC_GROUP and rtype.kind in authz.ROLE_KINDS:
+            refusal = escalation.role_write_refusal(self.index, identity, rtype.kind, obj)
+        elif rtype.group == RBAC_GROUP and rtype.kind in authz.BINDING_KINDS:
+            refusal = escalation.binding_write_refusal(self.index, identity, rtype.kind, obj)
+        node = authz.node_name(identity)
+        if not refusal and node is not None and info.verb == "create":
+            name = str((obj.get("metadata") or {}).get("name") or "")
+            refusal = authz.node_create_refusal(rtype.group, rtype.plural, name, node)
+        if refusal:
+            raise errors.forbidden(f"{rtype.qualified} is forbidden: {refusal}")
 
     def attributes(self, identity: Identity, info: RequestInfo) -> authz.Attributes:
         user = identity

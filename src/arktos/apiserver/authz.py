@@ -252,7 +252,12 @@ class RbacIndex:
     def rules(self, grant: Grant) -> tuple[Rule, ...]:
         """The rules of the role a grant refers to (none if it does not exist yet)."""
         namespace = grant.namespace if grant.role_kind == "Role" else ""
-        return self._rules.get((grant.role_kind, grant.tenant, namespace, grant.role_name), ())
+        return self.role_rules(grant.role_kind, grant.tenant, namespace, grant.role_name) or ()
+
+    def role_rules(self, kind: str, tenant: str, namespace: str,
+                   name: str) -> tuple[Rule, ...] | None:
+        """The rules of a Role (namespace set) or ClusterRole (namespace ""); None if unknown."""
+        return self._rules.get((kind, tenant, namespace, name))
 
     def _index_binding(self, key: _ObjKey, obj: Obj) -> None:
         kind, tenant, namespace, name = key
@@ -449,11 +454,28 @@ def node_refusal(attrs: Attributes, node: str) -> str:
     return ""
 
 
+def node_create_refusal(group: str, resource: str, name: str, node: str) -> str:
+    """Why node `node` may not create this object of its own kind of objects (its Node, its
+    Lease) under `name`, known only from the body ("" if it may)."""
+    if (group, resource) == ("", "nodes") and name != node:
+        return f'node "{node}" may only create its own Node, not "{name}"'
+    if (group, resource) == ("coordination.k8s.io", "leases") and name != node:
+        return f'node "{node}" may only create its own Lease, not "{name}"'
+    return ""
+
+
+def _creating_own(attrs: Attributes, node: str) -> bool:
+    """A create names its object in the body: the request passes here and
+    `node_create_refusal` checks the name once the body is read."""
+    return attrs.verb == "create" and attrs.name in ("", node)
+
+
 def _node_on_nodes(attrs: Attributes, node: str) -> str:
     if attrs.verb in READ_VERBS:
         return ""
-    if (attrs.verb in ("create", "update", "patch") and attrs.subresource in ("", "status")
-            and attrs.name == node):
+    if attrs.subresource in ("", "status") and (
+            (attrs.verb in ("update", "patch") and attrs.name == node)
+            or (not attrs.subresource and _creating_own(attrs, node))):
         return ""
     return f'node "{node}" may only create, update or patch its own Node'
 
@@ -472,8 +494,9 @@ def _node_on_pods(attrs: Attributes, node: str) -> str:
 
 def _node_on_leases(attrs: Attributes, node: str) -> str:
     if (attrs.tenant == TENANT_SYSTEM and attrs.namespace == NODE_LEASE_NAMESPACE
-            and attrs.name == node and not attrs.subresource
-            and attrs.verb in ("get", "create", "update", "patch")):
+            and not attrs.subresource
+            and ((attrs.name == node and attrs.verb in ("get", "update", "patch"))
+                 or _creating_own(attrs, node))):
         return ""
     return f'node "{node}" may only use its own Lease {NODE_LEASE_NAMESPACE}/{node}'
 

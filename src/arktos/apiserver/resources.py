@@ -118,6 +118,7 @@ class ResourceHandler:
                                   tenant=where.tenant, namespace=where.namespace)
         if info.rtype.group == REVIEW_GROUP:
             return self._review(request, info, where, body)
+        self.admit_write(request, info, body)
         obj = await self.store.create(where, body, dry_run=_dry_run(request))
         return codec.json_response(obj, 201)
 
@@ -152,12 +153,18 @@ class ResourceHandler:
     async def replace(self, info: RequestInfo, where: Where, body: Obj,
                       request: web.Request) -> web.Response:
         """PUT semantics for the object or its status/finalize subresource."""
+        self.admit_write(request, info, body)
         rv = str(body["metadata"].get("resourceVersion") or "") or None
         obj = await self.store.guaranteed_update(
             where, info.name,
             lambda cur: objects.prepare_update(info.rtype, body, cur, info.subresource),
             precondition=rv, dry_run=_dry_run(request))
         return codec.json_response(obj)
+
+    def admit_write(self, request: web.Request, info: RequestInfo, obj: Obj) -> None:
+        """Checks of the caller against the object it writes (see `Authorizer.admit_write`)."""
+        if self.authorizer is not None:
+            self.authorizer.admit_write(request.get("identity"), info, obj)
 
     async def _patch(self, request: web.Request, info: RequestInfo, where: Where) -> web.Response:
         raw = await codec.read_body(request)
@@ -166,6 +173,7 @@ class ResourceHandler:
         def mutate(current: Obj) -> Obj:
             patched = apply_patch(current, raw, content_type, info.rtype.kind)
             patched = self.checked_named_body(info, where, patched)
+            self.admit_write(request, info, patched)
             want = str(patched["metadata"].get("resourceVersion") or "")
             if want and want != current["metadata"]["resourceVersion"]:
                 raise errors.conflict(info.rtype.qualified, info.name, "the object has been "
