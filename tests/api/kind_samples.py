@@ -66,6 +66,9 @@ SAMPLES: dict[tuple[str, str], Obj] = {
         "holderIdentity": "node-1", "leaseDurationSeconds": 40,
         "acquireTime": "2024-05-01T10:00:00.000000Z", "renewTime": "2024-05-01T10:00:10.123456Z",
         "leaseTransitions": 0}},
+    ("scheduling.k8s.io", "PriorityClass"): {
+        "metadata": {"name": "high"}, "value": 1000, "globalDefault": False,
+        "description": "for important pods", "preemptionPolicy": "Never"},
     (_RBAC, "Role"): {"metadata": _META, "rules": [
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]},
     (_RBAC, "ClusterRole"): {"metadata": _META, "rules": [

@@ -32,6 +32,8 @@ _RBAC_RESOURCES = frozenset({"roles", "rolebindings"})
 _NOT_FOR_USERS = frozenset({"status", "binding"})
 """Subresources admin and edit may read but not write (status is the controllers', binding
 the scheduler's)."""
+_NOT_READ = frozenset({"token"})
+"""Subresources that are only created (serviceaccounts/token): not in `view`."""
 
 
 def rule(verbs: Sequence[str], groups: Sequence[str] = (), resources: Sequence[str] = (),
@@ -107,7 +109,8 @@ def _node_rules() -> list[Obj]:
     """What a node may do at most; `authz.node_refusal` narrows it to the node's own objects.
 
     Secrets and config maps are not granted: telling which ones a node's pods use needs a graph
-    of pods to objects (kube's node authorizer), which is not built yet."""
+    of pods to objects (kube's node authorizer), which is not built yet. Service-account
+    tokens are narrowed by the TokenRequest handler to pods bound to the node."""
     return [
         rule([*_READ, "create", "update", "patch"], [""], ["nodes"]),
         rule(["get", "update", "patch"], [""], ["nodes/status"]),
@@ -117,6 +120,7 @@ def _node_rules() -> list[Obj]:
         rule(["create", "patch", "update"], ["", "events.k8s.io"], ["events"]),
         rule(_READ, [""], ["actions"]),
         rule(["get", "update", "patch"], [""], ["actions/status"]),
+        rule(["create"], [""], ["serviceaccounts/token"]),
     ]
 
 
@@ -149,7 +153,7 @@ def tenant_roles(tenant: str) -> list[Obj]:
 
 def _view_rules() -> list[Obj]:
     hidden = _RBAC_RESOURCES | {"secrets"}
-    by_group = _namespaced_resources(hidden, lambda sub: True)
+    by_group = _namespaced_resources(hidden, lambda sub: sub not in _NOT_READ)
     rules = [rule(_READ, [group], resources) for group, resources in by_group.items()]
     return [*rules, rule(_READ, [""], ["namespaces"])]
 

@@ -1,4 +1,5 @@
-"""Admission by policy objects: LimitRange defaults and bounds on pods, and ResourceQuota
+"""Admission by policy objects: a pod's priority from its PriorityClass, LimitRange defaults
+and bounds on pods, and ResourceQuota
 (per namespace, and per tenant for quotas labelled `arktos.io/scope=tenant` in the tenant's
 `kube-system`).
 
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
 from arktos.api import errors, quota
+from arktos.api.kinds.scheduling import resolve_priority
 from arktos.api.resources import Obj, Registry, ResourceType
 from arktos.apiserver.store import Where
 from arktos.apiserver.watchcache import WatchCache
@@ -33,12 +35,29 @@ class PolicyAdmission:
         limits = registry.by_kind("", "LimitRange")
         assert quotas is not None and limits is not None
         self.quotas_rt, self.limits_rt = quotas, limits
+        self.classes_rt = registry.by_kind("scheduling.k8s.io", "PriorityClass")
         self._locks: dict[str, asyncio.Lock] = {}
 
-    def limit(self, where: Where, obj: Obj) -> None:
-        """Fill pod resource defaults from LimitRanges; 403 when a bound is broken."""
+    def mutate(self, where: Where, obj: Obj) -> None:
+        """Fill a new pod's priority and resource defaults; 403 when its PriorityClass is
+        unknown or a LimitRange bound is broken."""
         if where.rtype.kind != "Pod":
             return
+        self._prioritize(obj)
+        self._limit(where, obj)
+
+    def _prioritize(self, obj: Obj) -> None:
+        classes: dict[str, Obj] = {}
+        if self.classes_rt is not None:
+            entries = self.cache.cache(self.classes_rt).items(self.classes_rt.key_prefix("", ""))
+            classes = {e.obj["metadata"]["name"]: e.obj for _, e in entries}
+        refusal = resolve_priority(obj.setdefault("spec", {}), classes)
+        if refusal:
+            raise errors.forbidden(f'pods "{obj["metadata"].get("name", "")}" is forbidden: '
+                                   + refusal)
+
+    def _limit(self, where: Where, obj: Obj) -> None:
+        """Fill pod resource defaults from LimitRanges; 403 when a bound is broken."""
         prefix = self.limits_rt.key_prefix(where.tenant, where.namespace)
         ranges = [e.obj for _, e in self.cache.cache(self.limits_rt).items(prefix)]
         problems = quota.apply_limit_ranges(obj, ranges) if ranges else []

@@ -46,6 +46,7 @@ SUBRESOURCES: Mapping[str, Subresource] = {
     "exec": Subresource(("create", "get"), "PodExecOptions"),
     "attach": Subresource(("create", "get"), "PodAttachOptions"),
     "portforward": Subresource(("create", "get"), "PodPortForwardOptions"),
+    "token": Subresource(("create",), "TokenRequest", "authentication.k8s.io", "v1"),
 }
 """Verbs and response kind per subresource name; unknown names default to get/patch/update."""
 _DEFAULT_SUBRESOURCE = Subresource(("get", "patch", "update"))

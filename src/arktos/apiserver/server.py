@@ -16,10 +16,11 @@ from aiohttp import web
 
 from arktos.api import errors
 from arktos.api.kinds import REGISTRY
+from arktos.api.kinds.scheduling import builtin_priority_classes
 from arktos.api.meta import SYSTEM_NAMESPACES, TENANT_SYSTEM
 from arktos.api.rbac_policy import bootstrap_policy
 from arktos.api.resources import Registry, Scope
-from arktos.apiserver import codec, discovery, openapi
+from arktos.apiserver import codec, discovery, openapi, tokenrequest
 from arktos.apiserver.admission import PolicyAdmission
 from arktos.apiserver.authorizer import RBAC_GROUP, Authorizer
 from arktos.apiserver.flowcontrol import FairShare, InflightLimiter
@@ -82,6 +83,9 @@ class APIServer:
                                        tenant_seats=tenant_seats)
         self.tls = tls
         self.guard = guard
+        self.sa_tokens = tokenrequest.signer_of(guard.authenticators if guard else None)
+        if self.sa_tokens is not None:
+            tokenrequest.wire_lookups(self.sa_tokens, self.cache, registry)
 
     @property
     def url(self) -> str:
@@ -93,6 +97,8 @@ class APIServer:
         if self.guard is not None:
             middlewares.insert(1, self.guard.middleware)
         app = web.Application(middlewares=middlewares, client_max_size=codec.MAX_BODY + 1)
+        if self.sa_tokens is not None:
+            app[tokenrequest.SIGNER] = self.sa_tokens
         app.router.add_route("*", "/{tail:.*}", self.dispatch)
         return app
 
@@ -185,7 +191,8 @@ class APIServer:
                             lambda: openapi.openapi_v3_group(self.registry, group, version))
 
     async def bootstrap(self) -> None:
-        """Make sure the system tenant and its namespaces exist (idempotent)."""
+        """Make sure the system tenant, its namespaces, the default RBAC policy and the
+        built-in PriorityClasses exist (idempotent)."""
         tenants = self.registry.by_kind("", "Tenant")
         namespaces = self.registry.by_kind("", "Namespace")
         assert tenants is not None and namespaces is not None
@@ -198,6 +205,10 @@ class APIServer:
             assert rtype is not None
             md = obj["metadata"]
             await self._ensure(Where(rtype, md["tenant"], md.get("namespace", "")), obj)
+        classes = self.registry.by_kind("scheduling.k8s.io", "PriorityClass")
+        if classes is not None:
+            for obj in builtin_priority_classes():
+                await self._ensure(Where(classes, "", ""), obj)
 
     async def _ensure(self, where: Where, obj: dict[str, Any]) -> None:
         obj = {**obj, "kind": where.rtype.kind, "apiVersion": where.rtype.group_version}

@@ -107,7 +107,7 @@ class Store:
             obj = objects.prepare_create(rtype, body)
             await self.admit_create(where, obj)
             if self.admission is not None:
-                self.admission.limit(where, obj)
+                self.admission.mutate(where, obj)
             if dry_run:
                 return obj
             try:

@@ -1,5 +1,6 @@
 """Subresources: status and finalize (PUT/PATCH of part of an object), pods/binding,
-pods/action (Arktos' VM actions become Action objects), deployments|replicasets/scale."""
+pods/action (Arktos' VM actions become Action objects), deployments|replicasets/scale,
+serviceaccounts/token (TokenRequest, in `tokenrequest`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from aiohttp import web
 from arktos.api import errors, meta
 from arktos.api.patch import apply_patch
 from arktos.api.resources import Obj
-from arktos.apiserver import codec, objects
+from arktos.apiserver import codec, objects, tokenrequest
 from arktos.apiserver.request import RequestInfo
 from arktos.apiserver.store import Where
 
@@ -37,6 +38,8 @@ async def handle(h: ResourceHandler, request: web.Request, info: RequestInfo,
         return await _action(h, request, info, where)
     if sub == "scale" and verb in ("get", "update", "patch"):
         return await _scale(h, request, info, where)
+    if sub == "token" and verb == "create":
+        return await tokenrequest.create(h, request, info, where)
     if sub == "log":
         raise errors.service_unavailable("pod logs are served by the node agent, which this "
                                          "cluster does not run yet")

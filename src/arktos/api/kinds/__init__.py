@@ -8,10 +8,12 @@ from arktos.api.kinds import (
     core,
     policy,
     rbac,
+    scheduling,
 )
 from arktos.api.resources import Registry
 
 REGISTRY = Registry([*core.TYPES, *arktos_kinds.TYPES, *apps.TYPES, *coordination.TYPES,
-                     *rbac.TYPES, *policy.TYPES, *authorization.TYPES])
+                     *rbac.TYPES, *policy.TYPES, *authorization.TYPES,
+                     *scheduling.TYPES])
 
 __all__ = ["REGISTRY"]

@@ -147,7 +147,7 @@ TYPES = [
                  columns=(Column("TYPE", _type), Column("DATA", _data_count, type="integer")),
                  field_labels={"type": _type}),
     ResourceType("", "v1", "ServiceAccount", "serviceaccounts", Scope.NAMESPACE,
-                 short_names=("sa",), subresources=frozenset(), spec_fields=(),
+                 short_names=("sa",), subresources=frozenset({"token"}), spec_fields=(),
                  validate=_validate_serviceaccount,
                  columns=(Column("SECRETS", lambda o: count(o.get("secrets")), type="integer"),)),
 ]
