@@ -32,6 +32,7 @@ from arktos.client.rest import ApiClient
 from arktos.controllers.catalog import CONTROLLERS
 from arktos.controllers.manager import ControllerManager, Factory
 from arktos.controllers.settings import Settings
+from arktos.scheduler.scheduler import Scheduler, SchedulerSettings
 from arktos.storage.url import open_storage
 
 app = typer.Typer(help="Arktos: a multi-tenant cluster manager for containers and VMs.",
@@ -133,6 +134,8 @@ async def _serve(opts: ServerOptions, *, up: bool) -> None:
             if up:
                 tg.create_task(supervise("controller-manager", [
                     "controller-manager", "--kubeconfig", str(kubeconfig)]))
+                tg.create_task(supervise("scheduler", [
+                    "scheduler", "--kubeconfig", str(kubeconfig)]))
     except asyncio.CancelledError:
         pass
     finally:
@@ -214,6 +217,45 @@ def controller_manager(
                         retry_period=leader_elect_retry_period)
     asyncio.run(_run_component(config, lambda api: ControllerManager(
         api, factories, settings=settings).run()))
+
+
+@app.command()
+def scheduler(
+        kubeconfig: Kubeconfig,
+        leader_elect: Annotated[bool, typer.Option(
+            help="Schedule only while holding the scheduler lease.")] = True,
+        metrics_port: Annotated[int, typer.Option(
+            help="Port of /metrics and /healthz (0: any free port, -1: none).")] = 10259,
+        metrics_host: Annotated[str, typer.Option(help="Address of /metrics.")] = "127.0.0.1",
+        percentage_of_nodes_to_score: Annotated[int, typer.Option(
+            help="Share of feasible nodes to score (0: adaptive, as kube-scheduler).")] = 0,
+        leader_elect_lease_duration: Annotated[float, typer.Option(
+            help="Seconds a leader's lease lasts without renewal.")] = 15.0,
+        leader_elect_renew_deadline: Annotated[float, typer.Option(
+            help="Seconds a leader keeps trying to renew before it steps down.")] = 10.0,
+        leader_elect_retry_period: Annotated[float, typer.Option(
+            help="Seconds between attempts to acquire or renew the lease.")] = 2.0,
+        kube_api_qps: Annotated[float, typer.Option(
+            help="Requests per second to the API server (bindings, status).")] = 2000.0,
+        kube_api_burst: Annotated[int, typer.Option(
+            help="Requests allowed in a burst above the QPS.")] = 4000) -> None:
+    """Run the scheduler: places container and VM pods of every tenant on nodes."""
+    _logging()
+    if not 0 <= percentage_of_nodes_to_score <= 100:
+        console.print("[red]error:[/red] --percentage-of-nodes-to-score must be 0-100")
+        raise typer.Exit(2)
+    try:
+        config = load_config(kubeconfig).with_overrides(qps=kube_api_qps, burst=kube_api_burst)
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    settings = SchedulerSettings(leader_elect=leader_elect, metrics_port=metrics_port,
+                                 metrics_host=metrics_host,
+                                 percentage_of_nodes_to_score=percentage_of_nodes_to_score,
+                                 lease_duration=leader_elect_lease_duration,
+                                 renew_deadline=leader_elect_renew_deadline,
+                                 retry_period=leader_elect_retry_period)
+    asyncio.run(_run_component(config, lambda api: Scheduler(api, settings).run()))
 
 
 def _pick_controllers(spec: str) -> list[Factory]:
