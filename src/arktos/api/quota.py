@@ -515,3 +515,18 @@ def apply_limit_ranges(pod: Obj, limit_ranges: Sequence[Obj]) -> list[str]:
     items = [i for lr in ranges for i in _dicts(_dig(lr, "spec", "limits"))]
     _default_pod(pod, items)
     return [message for item in items for message in _item_errors(item, pod)]
+
+
+def counted_resources(q: Obj) -> frozenset[str]:
+    """The qualified resources (`pods`, `deployments.apps`) whose objects can use a name in
+    the quota's `spec.hard`: `count/<r>` counts `<r>`; `pods`, cpu and memory count pods;
+    `configmaps`, `secrets`, `services`, `persistentvolumeclaims` count themselves;
+    `requests.storage` counts persistentvolumeclaims."""
+    names = set(hard_of(q))
+    out = {n.removeprefix("count/") for n in names if n.startswith("count/")}
+    out |= names & set(LEGACY_COUNTS)
+    if names & (POD_COMPUTE_NAMES | {"pods"}):
+        out.add("pods")
+    if "requests.storage" in names:
+        out.add("persistentvolumeclaims")
+    return frozenset(out)

@@ -103,12 +103,8 @@ class PolicyAdmission:
                 yield rtype.qualified, entry.obj
 
     def _limited(self, q: Obj) -> list[ResourceType]:
-        names = set(quota.hard_of(q))
-        wanted = {n.removeprefix("count/") for n in names if n.startswith("count/")}
-        wanted |= {n for n in names if n in quota.LEGACY_COUNTS}
-        if names & (quota.POD_COMPUTE_NAMES | {"pods"}):
-            wanted.add("pods")
-        return [rt for rt in self.registry if rt.qualified in wanted]
+        wanted = quota.counted_resources(q)
+        return [rt for rt in self.registry if rt.qualified in wanted and rt.tenanted]
 
     async def _record(self, store: Store, q: Obj, used: quota.Usage) -> None:
         md = q["metadata"]

@@ -10,6 +10,7 @@ from arktos.controllers.namespace import NamespaceController
 from arktos.controllers.nodelifecycle import NodeLifecycleController
 from arktos.controllers.podgc import PodGCController
 from arktos.controllers.replicaset import ReplicaSetController
+from arktos.controllers.resourcequota import ResourceQuotaController
 from arktos.controllers.serviceaccount import ServiceAccountController
 from arktos.controllers.tenant import TenantController
 
@@ -23,4 +24,5 @@ CONTROLLERS: dict[str, Factory] = {
     "pod-gc": PodGCController,
     "event-ttl": EventTTLController,
     "serviceaccount": ServiceAccountController,
+    "resourcequota": ResourceQuotaController,
 }
