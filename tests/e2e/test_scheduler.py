@@ -4,6 +4,7 @@ election (two schedulers never both bind)."""
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.apiserver_proc import ApiServerProcess, ComponentProcess
 from tests.e2e.rest import Rest
@@ -46,7 +49,16 @@ def vm_pod(name: str) -> dict[str, Any]:
 def scheduler(server: ApiServerProcess, name: str = "scheduler",
               *extra: str) -> ComponentProcess:
     return ComponentProcess(name, ["scheduler", "--kubeconfig", str(server.kubeconfig),
-                                   "--metrics-port", "-1", *extra], server.data_dir).start()
+                                   "--metrics-port", "0", *extra], server.data_dir).start()
+
+
+def metrics(sched: ComponentProcess) -> dict[str, float]:
+    """The scheduler's /metrics samples by name and labels."""
+    url = wait_for(lambda: re.search(r"serving metrics on (\S+)", sched.log_text()),
+                   what="metrics address").group(1)
+    text = requests.get(url, timeout=5).text
+    return {f"{s.name}{sorted(s.labels.items())}": s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 @pytest.fixture
@@ -86,6 +98,11 @@ def test_pods_are_placed_where_they_fit(cluster: ApiServerProcess) -> None:
                              .json()["items"]), what="FailedScheduling event")
         rest.ok(rest.post("/api/v1/nodes", node("huge", cpu="16", vm_ready=False)))
         wait_for(lambda: placements(rest)["big"] == "huge", what="big placed on the new node")
+        samples = metrics(sched)
+        attempts = "scheduler_schedule_attempts_total[('profile', 'default-scheduler'), "
+        assert samples[attempts + "('result', 'scheduled')]"] == 10
+        assert samples[attempts + "('result', 'unschedulable')]"] >= 1
+        assert samples["scheduler_pending_pods[('queue', 'active')]"] == 0
     finally:
         sched.stop()
 

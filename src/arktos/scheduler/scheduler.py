@@ -100,6 +100,7 @@ class Scheduler:
         async with serve_metrics(self.metrics, host=self.settings.metrics_host,
                                  port=self.settings.metrics_port) as address:
             self.metrics_address = address
+            log.info("serving metrics on http://%s:%d/metrics", *address)
             await asyncio.Event().wait()
 
     async def run_scheduling(self) -> None:
