@@ -1,4 +1,5 @@
-"""Plot the API benchmark figures in bench/results/api-*.json to docs/img/api-bench.png.
+"""Plot the API benchmark figures in bench/results/api-*.json to docs/img/api-bench.png, and
+(when present) bench/results/scheduler.json to docs/img/scheduler-bench.png.
 
 Usage: .venv/bin/python bench/plot.py (needs the docs extra: pip install -e '.[docs]')
 """
@@ -31,6 +32,33 @@ def main() -> None:
     fig.tight_layout()
     out = ROOT / "docs/img/api-bench.png"
     out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    print(out)
+    plot_scheduler()
+
+
+def plot_scheduler() -> None:
+    """End-to-end scheduling throughput and latency vs node count (bench/scheduler.py)."""
+    path = ROOT / "bench/results/scheduler.json"
+    if not path.exists():
+        return
+    runs = [r for r in json.loads(path.read_text())["runs"] if not r.get("timed_out")]
+    nodes = [r["nodes"] for r in runs]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    left.plot(nodes, [r["e2e_pods_per_s"] for r in runs], marker="o", label="bound/s")
+    left.plot(nodes, [r["create_pods_per_s"] for r in runs], marker="x", linestyle=":",
+              label="created/s")
+    left.axhline(1000, color="grey", linestyle="--", linewidth=1, label="target")
+    left.set(title="pods/s, end to end", xlabel="nodes", ylim=(0, None))
+    for key, label in (("p50_ms", "p50"), ("p99_ms", "p99")):
+        right.plot(nodes, [r[key] for r in runs], marker="o", label=label)
+    right.set(title="create-to-bind latency (ms)", xlabel="nodes", ylim=(0, None))
+    for ax in (left, right):
+        ax.legend(loc="lower right", fontsize=7)
+    pods = runs[0]["pods"] if runs else 0
+    fig.suptitle(f"Scheduler, {pods:,} pods (2-core machine)")
+    fig.tight_layout()
+    out = ROOT / "docs/img/scheduler-bench.png"
     fig.savefig(out, dpi=110)
     print(out)
 
