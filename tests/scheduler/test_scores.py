@@ -121,3 +121,16 @@ def test_default_weights() -> None:
     assert s.DEFAULT_WEIGHTS == s.Weights(1, 1, 2, 3, 2, 2)
     with pytest.raises(AttributeError):
         s.DEFAULT_WEIGHTS.node_affinity = 5  # type: ignore[misc]
+
+
+def test_weights_are_parsed_over_the_defaults() -> None:
+    from arktos.scheduler.scores import DEFAULT_WEIGHTS, parse_weights
+    assert parse_weights("") == DEFAULT_WEIGHTS
+    weights = parse_weights("least_allocated=2, selector_spread=0")
+    assert weights.least_allocated == 2 and weights.selector_spread == 0
+    assert weights.node_affinity == DEFAULT_WEIGHTS.node_affinity
+    for bad, why in (("spread=1", "not a score weight"), ("node_affinity", "not a score"),
+                     ("node_affinity=x", "must be a number"),
+                     ("node_affinity=-1", "must not be negative")):
+        with pytest.raises(ValueError, match=why):
+            parse_weights(bad)

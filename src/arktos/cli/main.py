@@ -33,6 +33,7 @@ from arktos.controllers.catalog import CONTROLLERS
 from arktos.controllers.manager import ControllerManager, Factory
 from arktos.controllers.settings import Settings
 from arktos.scheduler.scheduler import Scheduler, SchedulerSettings
+from arktos.scheduler.scores import parse_weights
 from arktos.storage.url import open_storage
 
 app = typer.Typer(help="Arktos: a multi-tenant cluster manager for containers and VMs.",
@@ -229,6 +230,10 @@ def scheduler(
         metrics_host: Annotated[str, typer.Option(help="Address of /metrics.")] = "127.0.0.1",
         percentage_of_nodes_to_score: Annotated[int, typer.Option(
             help="Share of feasible nodes to score (0: adaptive, as kube-scheduler).")] = 0,
+        score_weights: Annotated[str, typer.Option(
+            help="Score weights over the defaults, e.g. least_allocated=2,selector_spread=0 "
+                 "(least_allocated, balanced_allocation, node_affinity, taint_toleration, "
+                 "selector_spread, inter_pod_affinity).")] = "",
         leader_elect_lease_duration: Annotated[float, typer.Option(
             help="Seconds a leader's lease lasts without renewal.")] = 15.0,
         leader_elect_renew_deadline: Annotated[float, typer.Option(
@@ -245,6 +250,11 @@ def scheduler(
         console.print("[red]error:[/red] --percentage-of-nodes-to-score must be 0-100")
         raise typer.Exit(2)
     try:
+        weights = parse_weights(score_weights)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] --score-weights: {exc}")
+        raise typer.Exit(2) from None
+    try:
         config = load_config(kubeconfig).with_overrides(qps=kube_api_qps, burst=kube_api_burst)
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}")
@@ -252,7 +262,7 @@ def scheduler(
     settings = SchedulerSettings(leader_elect=leader_elect, metrics_port=metrics_port,
                                  metrics_host=metrics_host,
                                  percentage_of_nodes_to_score=percentage_of_nodes_to_score,
-                                 lease_duration=leader_elect_lease_duration,
+                                 weights=weights, lease_duration=leader_elect_lease_duration,
                                  renew_deadline=leader_elect_renew_deadline,
                                  retry_period=leader_elect_retry_period)
     asyncio.run(_run_component(config, lambda api: Scheduler(api, settings).run()))

@@ -30,6 +30,7 @@ from arktos.scheduler.metrics import SchedulerMetrics, serve_metrics
 from arktos.scheduler.nodes import NodeTable
 from arktos.scheduler.podinfo import PodInfo, pod_info
 from arktos.scheduler.queue import ClusterEvent, QueuedPod, SchedulingQueue
+from arktos.scheduler.scores import DEFAULT_WEIGHTS, Weights
 
 log = logging.getLogger(__name__)
 LEASE_NAME = "arktos-scheduler"
@@ -47,6 +48,7 @@ class SchedulerSettings:
     retry_period: float = 2.0
     percentage_of_nodes_to_score: int = 0
     """0: adaptive (kube's default: 50% minus 1% per 125 nodes, at least 5%)."""
+    weights: Weights = DEFAULT_WEIGHTS
     batch_size: int = 256
     bind_concurrency: int = 64
     event_qps: float = 50.0
@@ -187,7 +189,7 @@ class Scheduler:
     def _schedule_one(self, item: QueuedPod[Obj], binder: Binder) -> None:
         info = pod_info(item.pod)
         start = time.perf_counter()
-        decision = schedule(self.table, info,
+        decision = schedule(self.table, info, weights=self.settings.weights,
                             percentage_of_nodes_to_score=self.settings.percentage_of_nodes_to_score)
         self.metrics.observe_algorithm(time.perf_counter() - start)
         if decision.node is None:

@@ -21,7 +21,7 @@ No I/O here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -31,7 +31,8 @@ from arktos.scheduler.podinfo import CPU, MEMORY, PodInfo, WeightedPodTerm, tole
 
 __all__ = [
     "DEFAULT_WEIGHTS", "Weights", "balanced_allocation", "inter_pod_affinity",
-    "least_allocated", "node_affinity", "selector_spread", "taint_toleration", "total",
+    "least_allocated", "node_affinity", "parse_weights", "selector_spread", "taint_toleration",
+    "total",
 ]
 
 Score = Callable[[NodeTable, PodInfo, IntArray], FloatArray | None]
@@ -52,6 +53,23 @@ class Weights:
 
 
 DEFAULT_WEIGHTS = Weights()
+
+
+def parse_weights(spec: str) -> Weights:
+    """`least_allocated=1,selector_spread=0` over the defaults; ValueError naming what is wrong."""
+    known = {f.name for f in fields(Weights)}
+    changes: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or name not in known:
+            raise ValueError(f"not a score weight: {item!r} (known: {', '.join(sorted(known))})")
+        try:
+            changes[name] = float(value)
+        except ValueError:
+            raise ValueError(f"the weight of {name} must be a number, not {value!r}") from None
+        if changes[name] < 0:
+            raise ValueError(f"the weight of {name} must not be negative")
+    return replace(DEFAULT_WEIGHTS, **changes)
 
 
 def _used_shares(table: NodeTable, pod: PodInfo, rows: IntArray) -> tuple[FloatArray, FloatArray]:
