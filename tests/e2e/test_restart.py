@@ -68,3 +68,19 @@ def test_kill_during_writes_loses_no_acknowledged_write(tmp_path: Path) -> None:
     present = set(rest.names("/api/v1/namespaces/default/configmaps"))
     assert set(acked) <= present
     server.stop()
+
+
+def test_a_restart_restores_the_default_roles_unless_told_not_to(tmp_path: Path) -> None:
+    server = ApiServerProcess(tmp_path).start()
+    rest = Rest(server.url)
+    roles = "/apis/rbac.authorization.k8s.io/v1/clusterroles"
+    original = rest.ok(rest.get(f"{roles}/system:node"))["rules"]
+    rest.ok(rest.patch(f"{roles}/system:node", {"rules": original[:1]}))
+    rest.ok(rest.patch(f"{roles}/system:kube-scheduler", {
+        "metadata": {"annotations": {"rbac.authorization.kubernetes.io/autoupdate": "false"}},
+        "rules": original[:1]}))
+    server.stop()
+    server.start()
+    assert rest.ok(rest.get(f"{roles}/system:node"))["rules"] == original
+    assert rest.ok(rest.get(f"{roles}/system:kube-scheduler"))["rules"] == original[:1]
+    server.stop()

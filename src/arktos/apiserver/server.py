@@ -49,6 +49,11 @@ async def status_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return codec.status_response(errors.internal(str(exc)))
 
 
+POLICY_FIELDS = ("rules", "subjects")
+"""What the API server keeps current in its default RBAC objects at every start."""
+AUTOUPDATE = "rbac.authorization.kubernetes.io/autoupdate"
+
+
 class APIServer:
     """One API server over one storage."""
 
@@ -204,21 +209,37 @@ class APIServer:
             rtype = self.registry.by_kind(RBAC_GROUP, obj["kind"])
             assert rtype is not None
             md = obj["metadata"]
-            await self._ensure(Where(rtype, md["tenant"], md.get("namespace", "")), obj)
+            await self._ensure(Where(rtype, md["tenant"], md.get("namespace", "")), obj,
+                               reconcile=POLICY_FIELDS)
         classes = self.registry.by_kind("scheduling.k8s.io", "PriorityClass")
         if classes is not None:
             for obj in builtin_priority_classes():
                 await self._ensure(Where(classes, "", ""), obj)
 
-    async def _ensure(self, where: Where, obj: dict[str, Any]) -> None:
+    async def _ensure(self, where: Where, obj: dict[str, Any],
+                      reconcile: tuple[str, ...] = ()) -> None:
+        """Create `obj` if missing; if it exists, bring its `reconcile` fields back to `obj`'s
+        (kube's auto-update of default roles, unless annotated
+        `rbac.authorization.kubernetes.io/autoupdate: "false"`)."""
         obj = {**obj, "kind": where.rtype.kind, "apiVersion": where.rtype.group_version}
         if where.rtype.tenanted:
             obj["metadata"]["tenant"] = where.tenant
         try:
             await self.store.create(where, obj)
+            return
         except errors.StatusError as exc:
             if exc.reason != "AlreadyExists":
                 raise
+        wanted = {f: obj[f] for f in reconcile if f in obj}
+
+        def mutate(current: dict[str, Any]) -> dict[str, Any]:
+            notes = current["metadata"].get("annotations") or {}
+            if notes.get(AUTOUPDATE) == "false":
+                return current
+            return {**current, **wanted}
+
+        if wanted:
+            await self.store.guaranteed_update(where, obj["metadata"]["name"], mutate)
 
     async def _compact_forever(self) -> None:
         """Every interval, forget history older than the revision seen one interval ago."""
