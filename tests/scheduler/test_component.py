@@ -89,3 +89,17 @@ async def test_deleting_a_bound_pod_frees_its_node(sched: Scheduler) -> None:
     sched.queue.flush(float("inf"))
     await run_once(sched, binder)
     assert binder.bound == [("b", "n1")]
+
+
+def test_only_node_changes_that_matter_retry_unschedulable_pods(sched: Scheduler) -> None:
+    old = make_node("n1", cpu="4")
+    beat = {**old, "status": {**old["status"], "conditions": [
+        {**c, "lastHeartbeatTime": "2026-01-01T00:00:00Z"} for c in old["status"]["conditions"]]}}
+    sched._pod_changed(pod("huge", cpu="8"))
+    [item] = sched.queue.pop_batch(1)
+    sched.queue.requeue_unschedulable(item, "too big")
+    sched._node_updated(old, beat)
+    assert sched.queue.lengths()["unschedulable"] == 1, "a heartbeat moves nothing"
+    bigger = make_node("n1", cpu="16")
+    sched._node_updated(beat, bigger)
+    assert sched.queue.lengths()["unschedulable"] == 0

@@ -58,6 +58,16 @@ class SchedulerSettings:
     identity: str = ""
 
 
+def scheduling_view(node: Obj) -> tuple[Any, ...]:
+    """What of a node placement depends on: labels, unschedulable, taints, allocatable, and
+    the status of each condition (not their heartbeat times)."""
+    spec, status = node.get("spec") or {}, node.get("status") or {}
+    conditions = sorted((str(c.get("type")), str(c.get("status")))
+                        for c in status.get("conditions") or () if isinstance(c, dict))
+    return ((node.get("metadata") or {}).get("labels"), spec.get("unschedulable"),
+            spec.get("taints"), status.get("allocatable"), conditions)
+
+
 def pod_key(pod: Obj) -> str:
     md = pod.get("metadata") or {}
     return f"{md.get('tenant', '')}/{md.get('namespace', '')}/{md.get('name', '')}"
@@ -111,7 +121,7 @@ class Scheduler:
         self.queue = SchedulingQueue()
         informers = InformerFactory(self.api)
         informers.informer("nodes").add_handler(Handler(
-            on_add=self._node_changed, on_update=lambda _o, n: self._node_changed(n),
+            on_add=self._node_added, on_update=self._node_updated,
             on_delete=self._node_deleted))
         informers.informer("pods", field_selector=ACTIVE_PHASES).add_handler(Handler(
             on_add=self._pod_changed, on_update=lambda _o, n: self._pod_changed(n),
@@ -130,11 +140,16 @@ class Scheduler:
 
     # -- informer handlers (on the loop; never block) ------------------------------------------
 
-    def _node_changed(self, node: Obj) -> None:
-        known = (node.get("metadata") or {}).get("name") in self.table
+    def _node_added(self, node: Obj) -> None:
         self.table.upsert_node(node)
-        self.queue.move_all_on_event(ClusterEvent.NODE_UPDATE if known else
-                                     ClusterEvent.NODE_ADD)
+        self.queue.move_all_on_event(ClusterEvent.NODE_ADD)
+
+    def _node_updated(self, old: Obj, new: Obj) -> None:
+        """Heartbeats change nothing a pod's placement depends on: only changes that do
+        (kube's nodeSchedulingPropertiesChange) retry the unschedulable pods."""
+        self.table.upsert_node(new)
+        if scheduling_view(old) != scheduling_view(new):
+            self.queue.move_all_on_event(ClusterEvent.NODE_UPDATE)
 
     def _node_deleted(self, node: Obj) -> None:
         self.table.remove_node(str((node.get("metadata") or {}).get("name", "")))
