@@ -268,6 +268,54 @@ def scheduler(
     asyncio.run(_run_component(config, lambda api: Scheduler(api, settings).run()))
 
 
+@app.command()
+def agent(
+        kubeconfig: Kubeconfig,
+        hollow: Annotated[bool, typer.Option(
+            help="Run simulated (hollow) nodes: no processes, for scale tests.")] = False,
+        count: Annotated[int, typer.Option(help="Hollow nodes to run.")] = 1,
+        name_prefix: Annotated[str, typer.Option(
+            help="Hollow node names are PREFIX0, PREFIX1, ...")] = "hollow-node-",
+        node_name: Annotated[str, typer.Option(
+            help="This node's name (the real agent; default: the hostname).")] = "",
+        start_latency: Annotated[float, typer.Option(
+            help="Seconds a hollow pod takes to start.")] = 0.0,
+        lease_duration: Annotated[int, typer.Option(
+            help="Seconds a node Lease lasts without renewal.")] = 40,
+        lease_renew_interval: Annotated[float, typer.Option(
+            help="Seconds between node Lease renewals.")] = 10.0,
+        node_status_update_frequency: Annotated[float, typer.Option(
+            help="Seconds between Node status updates when nothing changed.")] = 60.0,
+        kube_api_qps: Annotated[float, typer.Option(
+            help="Requests per second to the API server (all nodes together).")] = 1000.0,
+        kube_api_burst: Annotated[int, typer.Option(
+            help="Requests allowed in a burst above the QPS.")] = 2000) -> None:
+    """Run the node agent. Only hollow nodes so far (--hollow); they use the kubeconfig
+    given (the admin's: one process serves many nodes, so it cannot be one node)."""
+    from arktos.agent.agent import Agent, hollow_nodes
+    from arktos.agent.hollow import HollowRuntime
+    from arktos.agent.settings import AgentSettings
+
+    _logging()
+    if not hollow:
+        console.print("[red]error:[/red] only hollow nodes are supported so far (pass "
+                      "--hollow); the Podman and QEMU runtimes come next")
+        raise typer.Exit(2)
+    if count < 1:
+        console.print("[red]error:[/red] --count must be at least 1")
+        raise typer.Exit(2)
+    try:
+        config = load_config(kubeconfig).with_overrides(qps=kube_api_qps, burst=kube_api_burst)
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    settings = AgentSettings(lease_duration=lease_duration,
+                             lease_renew_interval=lease_renew_interval,
+                             node_status_update_frequency=node_status_update_frequency)
+    nodes = hollow_nodes(count, name_prefix, HollowRuntime(start_latency))
+    asyncio.run(_run_component(config, lambda api: Agent(api, nodes, settings).run()))
+
+
 def _pick_controllers(spec: str) -> list[Factory]:
     """The controllers named by `--controllers` (`*`: all); exit 2 naming unknown ones."""
     names = list(CONTROLLERS) if spec == "*" else spec.split(",")
