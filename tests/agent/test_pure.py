@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from arktos.agent.backoff import Backoff
 from arktos.agent.hollow import HollowRuntime, recover, simulate
 from arktos.agent.nodestatus import NodeSpec, Probes, conditions, status_due, status_view
+from arktos.agent.podplan import Planner
 from arktos.agent.podstatus import Action, decide, grace_seconds, pod_status, status_changed
-from arktos.agent.runtime import Obj
+from arktos.agent.runtime import Obj, PodRuntimeStatus
 from arktos.agent.schedule import RenewalSchedule
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -24,9 +26,15 @@ def vm_pod(uid: str = "u2") -> Obj:
             "spec": {"nodeName": "n0", "virtualMachine": {"name": "vm", "image": "tinyvm"}}}
 
 
+def status_of(pod: Obj, rs: PodRuntimeStatus, *, host_ip: str = "h",
+              now: datetime = NOW) -> Obj:
+    plan = Planner(Backoff()).plan(pod, rs, 0.0, dry=True)
+    return pod_status(pod, rs, plan, host_ip=host_ip, now=now)
+
+
 def test_running_container_pod_status() -> None:
     pod = container_pod()
-    status = pod_status(pod, simulate(pod, NOW), host_ip="10.64.0.1", now=NOW)
+    status = status_of(pod, simulate(pod, NOW), host_ip="10.64.0.1")
     assert status["phase"] == "Running" and status["hostIP"] == "10.64.0.1"
     assert [(c["type"], c["status"]) for c in status["conditions"]] == [
         ("PodScheduled", "True"), ("Initialized", "True"), ("ContainersReady", "True"),
@@ -39,7 +47,7 @@ def test_running_container_pod_status() -> None:
 
 def test_running_vm_pod_status() -> None:
     pod = vm_pod()
-    status = pod_status(pod, simulate(pod, NOW), host_ip="h", now=NOW)
+    status = status_of(pod, simulate(pod, NOW))
     assert [c["type"] for c in status["conditions"]] == [
         "PodScheduled", "VirtualMachineReady", "Ready"]
     vm = status["virtualMachineStatus"]
@@ -51,9 +59,9 @@ def test_running_vm_pod_status() -> None:
 def test_unchanged_status_is_not_written_again() -> None:
     pod = container_pod()
     rs = simulate(pod, NOW)
-    pod["status"] = pod_status(pod, rs, host_ip="h", now=NOW)
+    pod["status"] = status_of(pod, rs)
     later = datetime(2024, 5, 1, 12, 5, tzinfo=UTC)
-    again = pod_status(pod, rs, host_ip="h", now=later)
+    again = status_of(pod, rs, now=later)
     assert not status_changed(pod, again)  # transition times kept
 
 
@@ -109,17 +117,18 @@ def test_renewals_are_spread_over_the_period() -> None:
 async def test_hollow_runtime_starts_stops_and_adopts() -> None:
     rt = HollowRuntime()
     pod = container_pod()
-    rs = await rt.start_pod(pod)
-    assert await rt.start_pod(pod) is rs and rt.starts == 1
-    assert await rt.list_pods() == [rs]
-    pod["status"] = pod_status(pod, rs, host_ip="h", now=NOW)
-    await rt.stop_pod("u1", 0)
+    await rt.start_sandbox(pod)
+    await rt.start_container(pod, "c", 0)
+    rs = await rt.pod_status("u1")
+    assert rs is not None and rt.starts == 1 and await rt.list_pods() == [rs]
+    pod["status"] = status_of(pod, rs)
+    await rt.remove_pod("u1", 0)
     assert await rt.pod_status("u1") is None
     fresh = HollowRuntime()  # the agent restarted: the runtime is empty
     adopted = await fresh.adopt(pod)
     assert adopted is not None and fresh.starts == 0
     assert adopted.ip == rs.ip and adopted.started_at == rs.started_at
-    assert not status_changed(pod, pod_status(pod, adopted, host_ip="h", now=NOW))
+    assert not status_changed(pod, status_of(pod, adopted))
     assert await fresh.adopt(container_pod("u9")) is None  # never ran: start it instead
 
 

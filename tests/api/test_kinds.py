@@ -352,10 +352,12 @@ def test_service_columns() -> None:
 
 
 def test_action_columns_and_labels() -> None:
-    action = mutate(created("Action"), "status", {"complete": True, "error": "boom"})
+    assert created("Action")["status"] == {"phase": "Pending"}
+    action = mutate(created("Action"), "status", {"complete": True, "error": "boom",
+                                                  "phase": "Failed"})
     cols = {c.name: c.get(action) for c in rtype("Action").columns}
-    assert cols == {"OPERATION": "reboot", "PODNAME": "vm", "COMPLETE": "Yes", "NODE": "node-1",
-                    "ERROR": "boom"}
+    assert cols == {"OPERATION": "reboot", "PODNAME": "vm", "PHASE": "Failed", "COMPLETE": "Yes",
+                    "NODE": "node-1", "ERROR": "boom"}
     labels = rtype("Action").field_labels
     assert labels["spec.nodeName"](action) == "node-1"
     assert labels["status.complete"](action) == "true"

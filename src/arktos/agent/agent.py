@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from arktos.agent.actions import ActionRunner
 from arktos.agent.hollow import HollowRuntime
 from arktos.agent.node import AgentNode, NodeHeartbeats
 from arktos.agent.nodestatus import HOLLOW_CAPACITY, NodeSpec
 from arktos.agent.pods import PodSyncer
+from arktos.agent.runtime import PodRuntimeStatus, Runtime
 from arktos.agent.settings import AgentSettings
 from arktos.client.informer import InformerFactory
 from arktos.client.rest import ApiClient
@@ -56,17 +58,60 @@ class Agent:
         self.heartbeats = NodeHeartbeats(api, nodes, self.settings)
         self.informers = InformerFactory(api)
         informer = self.informers.informer("pods", field_selector=pod_selector(nodes))
-        self.syncer = PodSyncer(api, nodes, informer.store, retry=self.settings.retry_interval)
+        self.syncer = PodSyncer(api, nodes, informer.store, self.settings)
         self._informer = informer
+        self._actions = self.informers.informer("actions", field_selector=pod_selector(nodes))
+        self.actions = ActionRunner(api, nodes, self._actions.store, informer.store,
+                                    ttl=self.settings.action_ttl,
+                                    kick_pod=self.syncer.workers.kick)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
+            self.orphans = tg
             tg.create_task(self.heartbeats.run())
             tg.create_task(self.syncer.workers.run())
             await self.heartbeats.registered.wait()
             await asyncio.sleep(0)  # let the workers' task group open
             self._informer.add_handler(self.syncer.handler())
+            self._actions.add_handler(self.actions.handler())
             tg.create_task(self.informers.run())
             await self.informers.wait_synced(timeout=120)
             log.info("pod informer synced: %d pods on %d nodes", len(self._informer.store),
                      len(self.nodes))
+            tg.create_task(self.relist())
+            tg.create_task(self.actions.run())
+
+    def runtimes(self) -> list[Runtime]:
+        """Every runtime of this process's nodes, once each."""
+        seen: dict[int, Runtime] = {}
+        for node in self.nodes.values():
+            for rt in node.runtimes:
+                seen.setdefault(id(rt), rt)
+        return list(seen.values())
+
+    async def relist(self) -> None:
+        """Look at what the runtimes run every `relist_interval` seconds: a pod whose state
+        changed (a container exited, a VM powered off) is synced; a pod the runtime has but
+        the API does not (deleted while the agent was down) is removed."""
+        last: dict[str, PodRuntimeStatus] = {}
+        while True:
+            await asyncio.sleep(self.settings.relist_interval)
+            now: dict[str, PodRuntimeStatus] = {}
+            strangers: list[tuple[Runtime, str]] = []
+            for rt in self.runtimes():
+                for rs in await rt.list_pods():
+                    now[rs.uid] = rs
+                    if rs.uid not in self.syncer.keys:
+                        strangers.append((rt, rs.uid))
+                    elif last.get(rs.uid) is not rs and last.get(rs.uid) != rs:
+                        self.syncer.kick_uid(rs.uid)
+            last = now
+            if strangers:
+                self._remove_orphans(strangers)
+
+    def _remove_orphans(self, strangers: list[tuple[Runtime, str]]) -> None:
+        known = {str(p["metadata"].get("uid", "")) for p in self._informer.store.objects()}
+        for rt, uid in strangers:
+            if uid not in known:
+                log.info("removing pod %s: the API has no such pod on this node", uid)
+                self.orphans.create_task(rt.remove_pod(uid, 0))

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from arktos.agent.runtime import ContainerState, Obj, PodRuntimeStatus, Runtime, VmState
+from arktos.agent.runtime import (
+    ContainerState,
+    Obj,
+    PodRuntimeStatus,
+    RuntimeFailure,
+    VmRuntime,
+    VmState,
+)
 from arktos.api.meta import parse_time
 
 NAME = "hollow"
@@ -34,7 +42,7 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def simulate(pod: Obj, started: datetime) -> PodRuntimeStatus:
+def simulate(pod: Obj, started: datetime, ip: str = "") -> PodRuntimeStatus:
     """The running state of a freshly started pod. No I/O."""
     md, spec = pod.get("metadata") or {}, pod.get("spec") or {}
     uid = str(md.get("uid", ""))
@@ -43,13 +51,13 @@ def simulate(pod: Obj, started: datetime) -> PodRuntimeStatus:
         name = str(vm_spec.get("name", "vm"))
         vm = VmState(name=name, image=str(vm_spec.get("image", "")), state="running",
                      started_at=started, container_id=container_id(uid, name))
-        return PodRuntimeStatus(uid, fake_pod_ip(uid), started, vm=vm)
+        return PodRuntimeStatus(uid, ip or fake_pod_ip(uid), started, vm=vm)
     containers = tuple(
         ContainerState(name=str(c.get("name", "")), image=str(c.get("image", "")),
                        state="running", started_at=started,
                        container_id=container_id(uid, str(c.get("name", ""))))
         for c in spec.get("containers") or () if isinstance(c, dict))
-    return PodRuntimeStatus(uid, fake_pod_ip(uid), started, containers=containers)
+    return PodRuntimeStatus(uid, ip or fake_pod_ip(uid), started, containers=containers)
 
 
 def recover(pod: Obj) -> PodRuntimeStatus:
@@ -77,7 +85,8 @@ def _started(status: dict[str, Any], name: str) -> datetime | None:
 
 class HollowRuntime:
     """Runs containers and VMs in memory. One instance may serve many hollow nodes (pods are
-    keyed by uid, which is unique in the cluster)."""
+    keyed by uid, which is unique in the cluster). Containers run until stopped; a VM obeys
+    power changes and actions at once (snapshots are names only)."""
 
     name = NAME
     runs_containers = True
@@ -87,24 +96,55 @@ class HollowRuntime:
         self.start_latency = start_latency
         self.pods: dict[str, PodRuntimeStatus] = {}
         self.starts = 0
-        """How many pods were really started (not adopted): tests check re-adoption."""
+        """How many containers were really started (not adopted): tests check re-adoption."""
 
     async def ready(self) -> bool:
         return True
 
-    async def start_pod(self, pod: Obj) -> PodRuntimeStatus:
+    async def start_sandbox(self, pod: Obj) -> PodRuntimeStatus:
         uid = str((pod.get("metadata") or {}).get("uid", ""))
-        if uid in self.pods:
-            return self.pods[uid]
-        if self.start_latency > 0:
-            await asyncio.sleep(self.start_latency)
-        if uid in self.pods:  # started meanwhile by another call
-            return self.pods[uid]
-        self.starts += 1
-        self.pods[uid] = simulate(pod, _now())
+        if uid not in self.pods:
+            self.pods[uid] = PodRuntimeStatus(uid, fake_pod_ip(uid), _now())
         return self.pods[uid]
 
-    async def stop_pod(self, uid: str, grace: float) -> None:
+    async def start_container(self, pod: Obj, name: str, attempt: int) -> None:
+        uid = str((pod.get("metadata") or {}).get("uid", ""))
+        if self.start_latency > 0:
+            await asyncio.sleep(self.start_latency)
+        rs = self.pods.get(uid)
+        if rs is None:
+            raise RuntimeFailure("CreateContainerError", f"pod {uid} has no sandbox")
+        fresh = simulate(pod, _now(), rs.ip)
+        new = fresh.container(name)
+        if new is None:
+            raise RuntimeFailure("CreateContainerError", f"pod has no container {name!r}")
+        self.starts += 1
+        new = replace(new, restart_count=attempt)
+        old = rs.container(name)
+        previous = tuple(p for p in rs.previous if p.name != name) + ((old,) if old else ())
+        if isinstance(new, VmState):
+            self.pods[uid] = replace(rs, vm=new, previous=previous)
+        else:
+            others = tuple(c for c in rs.containers if c.name != name)
+            self.pods[uid] = replace(rs, containers=others + (new,), previous=previous)
+
+    async def stop_container(self, uid: str, name: str, grace: float) -> None:
+        rs = self.pods.get(uid)
+        c = rs.container(name) if rs else None
+        if rs is None or c is None or c.state != "running":
+            return
+        ended = replace(c, state="terminated", exit_code=137 if grace <= 0 else 0,
+                        finished_at=_now(), reason="Completed" if grace > 0 else "Error")
+        self._put(rs, ended)
+
+    def _put(self, rs: PodRuntimeStatus, c: ContainerState) -> None:
+        if isinstance(c, VmState):
+            self.pods[rs.uid] = replace(rs, vm=c)
+        else:
+            self.pods[rs.uid] = replace(rs, containers=tuple(
+                c if o.name == c.name else o for o in rs.containers))
+
+    async def remove_pod(self, uid: str, grace: float) -> None:
         self.pods.pop(uid, None)
 
     async def pod_status(self, uid: str) -> PodRuntimeStatus | None:
@@ -120,6 +160,43 @@ class HollowRuntime:
         self.pods.setdefault(uid, recover(pod))
         return self.pods[uid]
 
+    async def logs(self, uid: str, name: str, *, previous: bool = False,
+                   tail: int | None = None, follow: bool = False) -> AsyncIterator[bytes]:
+        """One line per hollow instance: there is no process to write anything else."""
+        rs = self.pods.get(uid)
+        c = rs.container(name) if rs else None
+        if previous and rs is not None:
+            c = next((p for p in rs.previous if p.name == name), None)
+        if c is None:
+            raise RuntimeFailure("NotFound", f"no container {name!r} in pod {uid}")
+        if tail != 0:
+            yield f"hollow container {name} (attempt {c.restart_count}) started\n".encode()
+
+    def _vm(self, uid: str) -> tuple[PodRuntimeStatus, VmState]:
+        rs = self.pods.get(uid)
+        if rs is None or rs.vm is None:
+            raise RuntimeFailure("VmNotFound", f"pod {uid} has no virtual machine")
+        return rs, rs.vm
+
+    async def set_power(self, uid: str, power: str) -> None:
+        rs, vm = self._vm(uid)
+        state = "terminated" if power == "Shutdown" else "running"
+        self._put(rs, replace(vm, power_state=power, state=state))
+
+    async def reboot(self, uid: str) -> None:
+        rs, vm = self._vm(uid)
+        self._put(rs, replace(vm, restart_count=vm.restart_count + 1))
+
+    async def snapshot(self, uid: str, name: str) -> str:
+        rs, vm = self._vm(uid)
+        self._put(rs, replace(vm, snapshots=vm.snapshots + (name,)))
+        return name
+
+    async def restore(self, uid: str, snapshot_id: str) -> None:
+        _, vm = self._vm(uid)
+        if snapshot_id not in vm.snapshots:
+            raise RuntimeFailure("SnapshotNotFound", f"VM has no snapshot {snapshot_id!r}")
+
 
 if TYPE_CHECKING:
-    _: Runtime = HollowRuntime()
+    _: VmRuntime = HollowRuntime()

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import cast
 
+from arktos.agent.backoff import Backoff
 from arktos.agent.node import AgentNode
+from arktos.agent.podplan import Failure, Plan, Planner
 from arktos.agent.podstatus import Action, decide, grace_seconds, pod_status, status_changed
-from arktos.agent.runtime import Obj, Runtime
+from arktos.agent.runtime import Obj, Runtime, RuntimeFailure, VmRuntime
+from arktos.agent.settings import AgentSettings
 from arktos.client.informer import Handler
 from arktos.client.resources import ResourceClient
 from arktos.client.rest import ApiClient, ApiError
@@ -50,6 +55,11 @@ class PodWorkers:
         self._active[key] = False
         self._tg.create_task(self._work(key))
 
+    def kick_at(self, key: str, when: float) -> None:
+        """Kick `key` at monotonic time `when` (a back-off ends)."""
+        loop = asyncio.get_running_loop()
+        loop.call_later(max(0.0, when - time.monotonic()), self.kick, key)
+
     def busy(self) -> int:
         return len(self._active)
 
@@ -60,7 +70,7 @@ class PodWorkers:
                 self._active[key] = False
                 try:
                     await self.sync(key)
-                except (ApiError, RuntimeError) as exc:
+                except (ApiError, RuntimeError) as exc:  # RuntimeFailure too
                     log.warning("syncing pod %s: %s; retrying", key, exc)
                     await asyncio.sleep(self.retry)
                     self._active[key] = True
@@ -72,14 +82,22 @@ class PodWorkers:
 class PodSyncer:
     """Syncs the pods of `nodes`, as seen by a pod informer's store."""
 
-    def __init__(self, api: ApiClient, nodes: dict[str, AgentNode], store: Indexer, *,
-                 retry: float = 1.0) -> None:
+    def __init__(self, api: ApiClient, nodes: dict[str, AgentNode], store: Indexer,
+                 settings: AgentSettings) -> None:
         self.pods = ResourceClient(api, "pods")
         self.nodes = nodes
         self.store = store
-        self.workers = PodWorkers(self.sync, retry=retry)
+        self.settings = settings
+        self.workers = PodWorkers(self.sync, retry=settings.retry_interval)
+        self.planner = Planner(Backoff(settings.backoff_initial, settings.backoff_max))
         self.placed: dict[str, tuple[str, Runtime]] = {}
-        """Pod key -> (uid, runtime) of the pods this process has running."""
+        """Pod key -> (uid, runtime) of the pods this process runs."""
+        self.keys: dict[str, str] = {}
+        """Pod uid -> key, for the pods in `placed`."""
+        self.prepare: Callable[[Obj], Awaitable[None]] | None = None
+        """Called before a pod's sandbox is made (e.g. to write its volumes)."""
+        self.readiness: Callable[[str], dict[str, bool]] = lambda _uid: {}
+        """A pod's containers' readiness (probes), by name."""
 
     def handler(self) -> Handler:
         return Handler(on_add=self._changed, on_update=lambda _old, new: self._changed(new),
@@ -88,6 +106,11 @@ class PodSyncer:
     def _changed(self, pod: Obj) -> None:
         if (pod.get("spec") or {}).get("nodeName") in self.nodes:
             self.workers.kick(key_of(pod))
+
+    def kick_uid(self, uid: str) -> None:
+        key = self.keys.get(uid)
+        if key is not None:
+            self.workers.kick(key)
 
     async def sync(self, key: str) -> None:
         pod = self.store.get(key)
@@ -108,34 +131,70 @@ class PodSyncer:
         if runtime is None:
             raise RuntimeError(f"node {node.name} has no runtime for this pod")
         uid = str(pod["metadata"].get("uid", ""))
-        rs = await runtime.pod_status(uid) or await runtime.adopt(pod)
-        if rs is None:
-            rs = await runtime.start_pod(pod)
-        self.placed[key] = (uid, runtime)
-        wanted = pod_status(pod, rs, host_ip=node.spec.address, now=datetime.now(UTC))
+        rs = await runtime.pod_status(uid)
+        if rs is None and key not in self.placed:
+            rs = await runtime.adopt(pod)
+        self.placed[key], self.keys[uid] = (uid, runtime), key
+        plan = self.planner.plan(pod, rs, time.monotonic())
+        errors = await self._act(runtime, pod, uid, plan)
+        if plan.sandbox or plan.start or plan.power:
+            rs = await runtime.pod_status(uid)
+        final = self.planner.plan(pod, rs, time.monotonic(), dry=True)
+        final.waiting.update(errors)
+        if final.wake is not None:
+            self.workers.kick_at(key, final.wake)
+        wanted = pod_status(pod, rs, final, host_ip=node.spec.address, now=datetime.now(UTC),
+                            readiness=self.readiness(uid))
         if status_changed(pod, wanted):
             tenant, namespace, name = split_key(key)
             await self.pods.patch(name, {"status": wanted}, namespace=namespace,
                                   tenant=tenant, subresource="status")
 
+    async def _act(self, runtime: Runtime, pod: Obj, uid: str,
+                   plan: Plan) -> dict[str, tuple[str, str]]:
+        """Carry out `plan`; the containers that failed to start, with why."""
+        errors: dict[str, tuple[str, str]] = {}
+        if plan.sandbox:
+            if self.prepare is not None:
+                await self.prepare(pod)
+            await runtime.start_sandbox(pod)
+        for name, attempt in plan.start:
+            try:
+                await runtime.start_container(pod, name, attempt)
+                self.planner.started(uid, name)
+            except RuntimeFailure as exc:
+                log.info("pod %s: starting %s failed: %s", uid, name, exc.message)
+                self.planner.failed(uid, name, Failure(exc.reason, exc.message),
+                                    time.monotonic())
+                errors[name] = (exc.reason, exc.message)
+        if plan.power is not None:
+            await cast(VmRuntime, runtime).set_power(uid, plan.power)
+        return errors
+
     async def _stop(self, key: str, pod: Obj) -> None:
         md = pod["metadata"]
+        uid = str(md.get("uid", ""))
         node = self.nodes[str(pod["spec"]["nodeName"])]
         runtime = node.runtime_for(pod)
         if runtime is not None:
-            await runtime.stop_pod(str(md.get("uid", "")), grace_seconds(pod))
-        self.placed.pop(key, None)
+            await runtime.remove_pod(uid, grace_seconds(pod))
+        self._drop(key, uid)
         tenant, namespace, name = split_key(key)
         try:
             await self.pods.delete(name, namespace=namespace, tenant=tenant,
-                                   grace_period_seconds=0,
-                                   preconditions={"uid": str(md.get("uid", ""))})
+                                   grace_period_seconds=0, preconditions={"uid": uid})
         except ApiError as exc:
             if not (exc.not_found or exc.conflict):
                 raise
 
+    def _drop(self, key: str, uid: str) -> None:
+        self.placed.pop(key, None)
+        self.keys.pop(uid, None)
+        self.planner.forget(uid)
+
     async def _forget(self, key: str) -> None:
-        """The pod is gone from the API (deleted at once): stop what is left of it."""
-        placed = self.placed.pop(key, None)
+        """The pod is gone from the API (deleted at once): remove what is left of it."""
+        placed = self.placed.get(key)
         if placed is not None:
-            await placed[1].stop_pod(placed[0], 0)
+            await placed[1].remove_pod(placed[0], 0)
+            self._drop(key, placed[0])

@@ -18,3 +18,11 @@ class AgentSettings:
     """Heartbeat requests in flight at once."""
     retry_interval: float = 1.0
     """Seconds before a failed heartbeat or pod sync is tried again."""
+    backoff_initial: float = 10.0
+    """Seconds before the first restart of a crashed container waits (doubling after)."""
+    backoff_max: float = 300.0
+    """Longest restart back-off (CrashLoopBackOff), seconds."""
+    relist_interval: float = 1.0
+    """Seconds between looks at what the runtimes run (to see containers exit)."""
+    action_ttl: float = 3600.0
+    """Seconds a finished VM action is kept before the agent deletes it."""

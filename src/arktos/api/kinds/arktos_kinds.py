@@ -92,9 +92,13 @@ def _check_action_spec(spec: Fields) -> None:
         restore.string("snapshotID", needed=True, check=_snapshot_id_errors)
 
 
+ACTION_PHASES = ("Pending", "Running", "Succeeded", "Failed")
+
+
 def _check_action_status(status: Fields) -> None:
     status.boolean("complete")
-    for key in ("error", "podName", "podID"):
+    status.choice("phase", ACTION_PHASES)
+    for key in ("error", "podName", "podID", "message", "startTime", "completionTime"):
         status.string(key)
     for key, flag in (("rebootStatus", "rebootSuccessful"),
                       ("restoreStatus", "restoreSuccessful")):
@@ -119,6 +123,11 @@ def _validate_action(obj: Obj, old: Obj | None) -> list[Cause]:
     return causes
 
 
+def _default_action(obj: Obj) -> None:
+    """A new action is Pending (Arktos left `status` empty; `phase` is our addition)."""
+    fill(section(obj, "status"), "phase", "Pending")
+
+
 def action_operation(action: Obj) -> str:
     """`reboot`, `snapshot` or `restore`: which operation the spec asks for."""
     spec = action.get("spec")
@@ -141,9 +150,11 @@ TYPES = [
                           Column("STATUS", lambda o: text(dig(o, "status", "phase"), ""))),
                  field_labels={"status.phase": lambda o: text(dig(o, "status", "phase"), "")}),
     ResourceType("", "v1", "Action", "actions", Scope.NAMESPACE, short_names=("ac",),
-                 validate=_validate_action,
+                 validate=_validate_action, default=_default_action,
+                 subresources=frozenset({"status"}),
                  columns=(Column("OPERATION", action_operation),
                           Column("PODNAME", lambda o: text(dig(o, "spec", "podName"))),
+                          Column("PHASE", lambda o: text(dig(o, "status", "phase"), "")),
                           Column("COMPLETE", _complete),
                           Column("NODE", lambda o: text(dig(o, "spec", "nodeName")), priority=1),
                           Column("ERROR", lambda o: text(dig(o, "status", "error")), priority=1)),
@@ -151,5 +162,6 @@ TYPES = [
                      "spec.nodeName": lambda o: text(dig(o, "spec", "nodeName"), ""),
                      "spec.podName": lambda o: text(dig(o, "spec", "podName"), ""),
                      "status.complete": lambda o: str(dig(o, "status", "complete") is True).lower(),
+                     "status.phase": lambda o: text(dig(o, "status", "phase"), ""),
                  }),
 ]
