@@ -427,3 +427,19 @@ def test_garbage_top_level_never_raises(which: tuple[str, str], top: Obj, old: A
     group, kind = which
     obj = {"metadata": {"name": "x", "namespace": "default"}, **top}
     _exercise(group, kind, obj, {"metadata": {}, "spec": old, "status": old, "roleRef": old})
+
+
+def test_pod_references_name_what_a_node_may_read() -> None:
+    from arktos.api.kinds.pod import pod_references
+    pod = {"spec": {
+        "volumes": [{"name": "a", "configMap": {"name": "cm1"}},
+                    {"name": "b", "secret": {"secretName": "s1"}},
+                    {"name": "c", "projected": {"sources": [{"configMap": {"name": "cm2"}},
+                                                            {"secret": {"name": "s2"}}]}}],
+        "containers": [{"name": "x", "env": [
+            {"name": "E", "valueFrom": {"configMapKeyRef": {"name": "cm3", "key": "k"}}},
+            {"name": "F", "valueFrom": {"secretKeyRef": {"name": "s3", "key": "k"}}}],
+            "envFrom": [{"configMapRef": {"name": "cm4"}}, {"secretRef": {"name": "s4"}}]}],
+        "imagePullSecrets": [{"name": "s5"}]}}
+    assert pod_references(pod, "configmaps") == {"cm1", "cm2", "cm3", "cm4"}
+    assert pod_references(pod, "secrets") == {"s1", "s2", "s3", "s4", "s5"}

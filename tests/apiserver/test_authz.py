@@ -511,6 +511,11 @@ def test_node_identity() -> None:
     (req(NODE1, "update", "actions", ns="d", tenant="acme", name="a", sub="status"), True),
     (req(NODE1, "get", "secrets", ns="d", tenant="acme", name="s"), False),
     (req(NODE1, "get", "configmaps", ns="d", tenant="acme", name="c"), False),
+    (req(NODE1, "get", "secrets", ns="d", tenant="acme", name="s", bound_node="n1"), True),
+    (req(NODE1, "get", "configmaps", ns="d", tenant="acme", name="c", bound_node="n1"), True),
+    (req(NODE1, "get", "secrets", ns="d", tenant="acme", name="s", bound_node="n2"), False),
+    (req(NODE1, "list", "secrets", ns="d", tenant="acme", bound_node="n1"), False),
+    (req(NODE1, "delete", "actions", ns="d", tenant="acme", name="a"), True),
     (req(NODE1, "list", "tenants"), False),
 ])
 def test_node_rules(cluster: RbacIndex, attrs: Attributes, ok: bool) -> None:
@@ -524,7 +529,9 @@ def test_node_restrictions_hold_whatever_else_is_bound() -> None:
     assert not allowed(index, req(NODE1, "update", "nodes", name="n2"))
     assert not allowed(index, req(NODE1, "delete", "pods", ns="d", tenant="acme", name="p",
                                   bound_node="n2"))
-    assert allowed(index, req(NODE1, "get", "secrets", ns="d", tenant="acme", name="s"))
+    assert not allowed(index, req(NODE1, "get", "secrets", ns="d", tenant="acme", name="s"))
+    assert allowed(index, req(NODE1, "get", "secrets", ns="d", tenant="acme", name="s",
+                              bound_node="n1"))
 
 
 def test_nodes_outside_the_system_tenant_are_plain_tenant_users(cluster: RbacIndex) -> None:

@@ -108,9 +108,9 @@ def _scheduler_rules() -> list[Obj]:
 def _node_rules() -> list[Obj]:
     """What a node may do at most; `authz.node_refusal` narrows it to the node's own objects.
 
-    Secrets and config maps are not granted: telling which ones a node's pods use needs a graph
-    of pods to objects (kube's node authorizer), which is not built yet. Service-account
-    tokens are narrowed by the TokenRequest handler to pods bound to the node."""
+    Secrets and config maps: only `get`, narrowed by `authz.node_refusal` to those a pod bound
+    to the node uses. Service-account tokens are narrowed by the TokenRequest handler to pods
+    bound to the node."""
     return [
         rule([*_READ, "create", "update", "patch"], [""], ["nodes"]),
         rule(["get", "update", "patch"], [""], ["nodes/status"]),
@@ -118,9 +118,10 @@ def _node_rules() -> list[Obj]:
         rule(["get", "update", "patch"], [""], ["pods/status"]),
         rule(["get", "create", "update", "patch"], ["coordination.k8s.io"], ["leases"]),
         rule(["create", "patch", "update"], ["", "events.k8s.io"], ["events"]),
-        rule(_READ, [""], ["actions"]),
+        rule([*_READ, "delete"], [""], ["actions"]),
         rule(["get", "update", "patch"], [""], ["actions/status"]),
         rule(["create"], [""], ["serviceaccounts/token"]),
+        rule(["get"], [""], ["configmaps", "secrets"]),
     ]
 
 

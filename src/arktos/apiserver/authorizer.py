@@ -11,7 +11,8 @@ import asyncio
 from typing import Any
 
 from arktos.api import errors
-from arktos.api.meta import TENANT_ALL
+from arktos.api.kinds.pod import pod_references
+from arktos.api.meta import TENANT_ALL, TENANT_SYSTEM
 from arktos.api.resources import Registry, ResourceType, Scope
 from arktos.apiserver import authz, escalation
 from arktos.apiserver.authn import Identity
@@ -111,12 +112,27 @@ class Authorizer:
 
     def _bound_node(self, user: authz.User, rtype: ResourceType,
                     info: RequestInfo) -> str | None:
-        if rtype is not self._pods or not info.name or authz.node_name(user) is None \
-                or info.tenant == TENANT_ALL:
+        node = authz.node_name(user)
+        if not info.name or node is None or info.tenant == TENANT_ALL:
+            return None
+        if rtype.group == "" and rtype.plural in ("configmaps", "secrets"):
+            return node if self._used_on_node(node, rtype.plural, info) else None
+        if rtype is not self._pods:
             return None
         entry = self.cache.cache(rtype).entries.get(
             rtype.key(info.tenant, info.namespace, info.name))
         return (entry.obj.get("spec") or {}).get("nodeName") if entry else None
+
+    def _used_on_node(self, node: str, plural: str, info: RequestInfo) -> bool:
+        """Whether a pod bound to `node` in the request's namespace uses that object (a scan
+        of the namespace's pods in the watch cache: nodes ask once per pod start)."""
+        for entry in list(self.cache.cache(self._pods).entries.values()):
+            md, spec = entry.obj.get("metadata") or {}, entry.obj.get("spec") or {}
+            if (spec.get("nodeName") == node and md.get("namespace") == info.namespace
+                    and md.get("tenant", TENANT_SYSTEM) == info.tenant
+                    and info.name in pod_references(entry.obj, plural)):
+                return True
+        return False
 
 
 def review_attributes(registry: Registry, user: authz.User, spec: dict[str, Any],

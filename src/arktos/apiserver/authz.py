@@ -81,7 +81,8 @@ class Attributes:
     non-resource ones (`resource == ""`, `scope is None`, `path` set). `tenant` is the request's
     tenant, `all` for lists across tenants, "" for cluster-scoped resources. `name` is the
     object's name, also for `create` when the caller knows it (node rules need it).
-    `bound_node` is the `spec.nodeName` of the pod a pod request is about (None when unknown)."""
+    `bound_node` is the `spec.nodeName` of the pod a pod request is about (None when unknown);
+    for a ConfigMap or Secret a node asks for, that node if a pod bound to it uses the object."""
 
     user: User
     verb: str
@@ -451,6 +452,10 @@ def node_refusal(attrs: Attributes, node: str) -> str:
         return _node_on_pods(attrs, node)
     if target == ("coordination.k8s.io", "leases"):
         return _node_on_leases(attrs, node)
+    if target in (("", "configmaps"), ("", "secrets")):
+        if attrs.verb == "get" and not attrs.subresource and attrs.bound_node == node:
+            return ""
+        return f'node "{node}" may only get the {attrs.resource} of pods bound to it'
     return ""
 
 

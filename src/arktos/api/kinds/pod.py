@@ -253,3 +253,35 @@ POD = ResourceType(
         "status.nominatedNodeName": _field("status", "nominatedNodeName"),
     },
     categories=("all",))
+
+
+_REFERENCE_FIELDS = {"configmaps": ("configMap", "name", "configMapRef", "configMapKeyRef"),
+                     "secrets": ("secret", "secretName", "secretRef", "secretKeyRef")}
+
+
+def pod_references(pod: Obj, plural: str) -> set[str]:
+    """Names of the ConfigMaps or Secrets (`plural`) a pod uses: volumes (also projected),
+    env `valueFrom`, `envFrom` and, for secrets, `imagePullSecrets`."""
+    volume_key, name_key, from_key, ref_key = _REFERENCE_FIELDS[plural]
+    spec = pod.get("spec") or {}
+    names: set[str] = set()
+    for volume in spec.get("volumes") or ():
+        sources = [volume] + list(dig(volume, "projected", "sources") or ())
+        for source in sources:
+            ref = source.get(volume_key) if isinstance(source, dict) else None
+            if isinstance(ref, dict):
+                names.add(str(ref.get(name_key) or ref.get("name") or ""))
+    for c in list(spec.get("containers") or ()) + list(spec.get("initContainers") or ()):
+        for env in c.get("env") or ():
+            ref = dig(env, "valueFrom", ref_key)
+            if isinstance(ref, dict):
+                names.add(str(ref.get("name", "")))
+        for env_from in c.get("envFrom") or ():
+            ref = env_from.get(from_key) if isinstance(env_from, dict) else None
+            if isinstance(ref, dict):
+                names.add(str(ref.get("name", "")))
+    if plural == "secrets":
+        names.update(str(s.get("name", "")) for s in spec.get("imagePullSecrets") or ()
+                     if isinstance(s, dict))
+    names.discard("")
+    return names
