@@ -13,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 from arktos.agent.backoff import Backoff
 from arktos.agent.node import AgentNode
 from arktos.agent.podplan import Failure, Plan, Planner
 from arktos.agent.podstatus import Action, decide, grace_seconds, pod_status, status_changed
+from arktos.agent.prober import Prober
 from arktos.agent.runtime import Obj, Runtime, RuntimeFailure, VmRuntime
 from arktos.agent.settings import AgentSettings
 from arktos.client.informer import Handler
@@ -54,6 +55,16 @@ class PodWorkers:
             raise RuntimeError("pod workers are not running")
         self._active[key] = False
         self._tg.create_task(self._work(key))
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` beside the workers (errors are logged, not raised)."""
+        async def guarded() -> None:
+            try:
+                await work
+            except (ApiError, RuntimeError) as exc:
+                log.warning("%s", exc)
+        if self._tg is not None:
+            self._tg.create_task(guarded())
 
     def kick_at(self, key: str, when: float) -> None:
         """Kick `key` at monotonic time `when` (a back-off ends)."""
@@ -96,8 +107,7 @@ class PodSyncer:
         """Pod uid -> key, for the pods in `placed`."""
         self.prepare: Callable[[Obj], Awaitable[None]] | None = None
         """Called before a pod's sandbox is made (e.g. to write its volumes)."""
-        self.readiness: Callable[[str], dict[str, bool]] = lambda _uid: {}
-        """A pod's containers' readiness (probes), by name."""
+        self.prober = Prober(changed=self.kick_uid, kill=self._kill)
 
     def handler(self) -> Handler:
         return Handler(on_add=self._changed, on_update=lambda _old, new: self._changed(new),
@@ -139,12 +149,13 @@ class PodSyncer:
         errors = await self._act(runtime, pod, uid, plan)
         if plan.sandbox or plan.start or plan.power:
             rs = await runtime.pod_status(uid)
+        self.prober.watch(pod, rs, runtime)
         final = self.planner.plan(pod, rs, time.monotonic(), dry=True)
         final.waiting.update(errors)
         if final.wake is not None:
             self.workers.kick_at(key, final.wake)
         wanted = pod_status(pod, rs, final, host_ip=node.spec.address, now=datetime.now(UTC),
-                            readiness=self.readiness(uid))
+                            readiness=self.prober.readiness(uid))
         if status_changed(pod, wanted):
             tenant, namespace, name = split_key(key)
             await self.pods.patch(name, {"status": wanted}, namespace=namespace,
@@ -155,9 +166,16 @@ class PodSyncer:
         """Carry out `plan`; the containers that failed to start, with why."""
         errors: dict[str, tuple[str, str]] = {}
         if plan.sandbox:
-            if self.prepare is not None:
-                await self.prepare(pod)
-            await runtime.start_sandbox(pod)
+            try:
+                if self.prepare is not None:
+                    await self.prepare(pod)
+                await runtime.start_sandbox(pod)
+            except RuntimeFailure as exc:
+                log.info("pod %s: making its sandbox failed: %s", uid, exc.message)
+                now = time.monotonic()
+                for name, _ in plan.start:
+                    self.planner.failed(uid, name, Failure(exc.reason, exc.message), now)
+                return {name: (exc.reason, exc.message) for name, _ in plan.start}
         for name, attempt in plan.start:
             try:
                 await runtime.start_container(pod, name, attempt)
@@ -191,6 +209,21 @@ class PodSyncer:
         self.placed.pop(key, None)
         self.keys.pop(uid, None)
         self.planner.forget(uid)
+        self.prober.forget(uid)
+
+    def _kill(self, uid: str, name: str) -> None:
+        """A liveness probe failed: stop the container (its restart policy restarts it)."""
+        key = self.keys.get(uid)
+        pod = self.store.get(key) if key else None
+        if key is None or pod is None:
+            return
+        runtime = self.placed[key][1]
+        grace = float((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+
+        async def stop() -> None:
+            await runtime.stop_container(uid, name, grace)
+            self.workers.kick(key)
+        self.workers.spawn(stop())
 
     async def _forget(self, key: str) -> None:
         """The pod is gone from the API (deleted at once): remove what is left of it."""
