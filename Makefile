@@ -14,11 +14,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
 	rm -f $(VENV)/.installed-*; touch $(STAMP)
 
-# etcd (storage backend tests) and kubectl (compatibility tests) from Debian when missing.
+# From Debian when missing: etcd (storage backend tests), kubectl (compatibility tests), and
+# the node agent's runtimes: Podman with runc (containers; crun fails on some hosts), QEMU
+# (VMs), busybox-static (the offline images), genisoimage (cloud-init seeds); iptables
+# (netavark's bridge networks) and catatonit (Podman's local pause image: no registry).
 system-deps:
 	@missing=""; \
 	command -v etcd >/dev/null || missing="$$missing etcd-server"; \
 	command -v kubectl >/dev/null || missing="$$missing kubernetes-client"; \
+	command -v podman >/dev/null || missing="$$missing podman"; \
+	command -v runc >/dev/null || missing="$$missing runc"; \
+	command -v iptables >/dev/null || missing="$$missing iptables"; \
+	[ -x /usr/libexec/podman/catatonit ] || command -v catatonit >/dev/null || missing="$$missing catatonit"; \
+	command -v netavark >/dev/null || [ -x /usr/lib/podman/netavark ] || missing="$$missing netavark"; \
+	command -v qemu-system-x86_64 >/dev/null || missing="$$missing qemu-system-x86"; \
+	command -v qemu-img >/dev/null || missing="$$missing qemu-utils"; \
+	[ -x /bin/busybox ] || missing="$$missing busybox-static"; \
+	command -v genisoimage >/dev/null || missing="$$missing genisoimage"; \
+	command -v cpio >/dev/null || missing="$$missing cpio"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && $(APT) $$missing; \
 	  else echo "missing Debian packages:$$missing (run as root or: sudo apt-get install$$missing)"; exit 1; fi; \

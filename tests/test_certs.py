@@ -29,8 +29,8 @@ from arktos.certs import Pki, ensure_pki, identity_from_cert, issue_client_cert
 from arktos.cli.certs import certs_app
 from arktos.client.config import load_config
 
-KEYS = ("ca_key", "serving_key", "admin_key", "sa_key")
-PUBLIC = ("ca_cert", "serving_cert", "admin_cert", "sa_pub")
+KEYS = ("ca_key", "serving_key", "admin_key", "sa_key", "kubelet_client_key")
+PUBLIC = ("ca_cert", "serving_cert", "admin_cert", "sa_pub", "kubelet_client_cert")
 
 
 @pytest.fixture
@@ -82,7 +82,8 @@ def test_files_created_with_modes(pki: Pki) -> None:
     assert {k: mode(getattr(pki, k)) for k in PUBLIC} == dict.fromkeys(PUBLIC, 0o644)
     assert sorted(p.name for p in pki.dir.iterdir()) == sorted(
         [".lock", "ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "admin.crt",
-         "admin.key", "sa.key", "sa.pub"])
+         "admin.key", "sa.key", "sa.pub", "apiserver-kubelet-client.crt",
+         "apiserver-kubelet-client.key"])
 
 
 def test_ca_is_a_self_signed_p256_ca(pki: Pki) -> None:

@@ -5,6 +5,11 @@ Files live in `DATA_DIR/pki/` (private keys 0600, certificates 0644):
 - `ca.crt`/`ca.key`: the cluster CA (EC P-256, 10 years);
 - `apiserver.crt`/`apiserver.key`: the serving certificate (1 year, serverAuth);
 - `admin.crt`/`admin.key`: CN=admin, O=tenant:system, O=system:masters (clientAuth);
+- `apiserver-kubelet-client.crt`/`.key`: the API server's client certificate towards node
+  agents, CN=system:kube-apiserver-kubelet-client, O=tenant:system, no group (clientAuth);
+  agents serve logs to this identity only;
+- `nodes/<node>-serving.crt`/`.key`: a node agent's serving certificate (serverAuth), issued
+  by `issue_node_serving_cert`;
 - `sa.key`/`sa.pub`: the service-account token signing key pair (EC P-256, for ES256).
 
 Identity in a client certificate follows Arktos: CN is the user, one `O=tenant:<name>` names
@@ -14,12 +19,14 @@ the tenant, every other O is a group (see `identity_from_cert`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import fcntl
 import ipaddress
 import os
+import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +45,9 @@ RENEW_BEFORE = dt.timedelta(days=30)
 """A serving or admin certificate this close to expiry is re-issued by `ensure_pki`."""
 DEFAULT_HOSTS = ("localhost", "127.0.0.1", "::1")
 ADMIN_USER, ADMIN_TENANT, ADMIN_GROUPS = "admin", "system", ("system:masters",)
+KUBELET_CLIENT_USER, KUBELET_CLIENT_TENANT = "system:kube-apiserver-kubelet-client", "system"
+"""The API server's identity towards node agents (no groups: it gets no RBAC rights)."""
+NODE_USER_PREFIX, NODE_GROUP, NODE_TENANT = "system:node:", "system:nodes", "system"
 
 IssuerKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -60,6 +70,8 @@ class Pki:
     admin_key: Path
     sa_key: Path
     sa_pub: Path
+    kubelet_client_cert: Path
+    kubelet_client_key: Path
 
     @classmethod
     def at(cls, data_dir: Path) -> Pki:
@@ -68,7 +80,14 @@ class Pki:
         return cls(dir=d, ca_cert=d / "ca.crt", ca_key=d / "ca.key",
                    serving_cert=d / "apiserver.crt", serving_key=d / "apiserver.key",
                    admin_cert=d / "admin.crt", admin_key=d / "admin.key",
-                   sa_key=d / "sa.key", sa_pub=d / "sa.pub")
+                   sa_key=d / "sa.key", sa_pub=d / "sa.pub",
+                   kubelet_client_cert=d / "apiserver-kubelet-client.crt",
+                   kubelet_client_key=d / "apiserver-kubelet-client.key")
+
+    def node_serving(self, node_name: str) -> tuple[Path, Path]:
+        """Where `issue_node_serving_cert` writes a node's serving (cert, key)."""
+        return (self.dir / "nodes" / f"{node_name}-serving.crt",
+                self.dir / "nodes" / f"{node_name}-serving.key")
 
 
 # --- files -----------------------------------------------------------------------------------
@@ -284,32 +303,51 @@ def _usable(path: Path, key_path: Path, ca_cert: x509.Certificate) -> x509.Certi
     return cert if cert.not_valid_after_utc - RENEW_BEFORE > _now() else None
 
 
-def _ensure_serving(pki: Pki, ca: tuple[x509.Certificate, IssuerKey],
-                    hosts: Sequence[str]) -> None:
-    """(Re-)issue the serving certificate unless the current one covers every wanted host."""
+def _ensure_server_cert(ca: tuple[x509.Certificate, IssuerKey], paths: tuple[Path, Path],
+                        common_name: str, hosts: Sequence[str]) -> None:
+    """(Re-)issue the serving certificate at `paths` (cert, key) unless the current one is
+    usable and covers every wanted host (the defaults plus `hosts`)."""
+    cert_path, key_path = paths
     wanted = _wanted_hosts(hosts)
-    current = _usable(pki.serving_cert, pki.serving_key, ca[0])
+    current = _usable(cert_path, key_path, ca[0])
     if current is not None:
         have = cert_hosts(current)
         if all(h in have for h in wanted):
             return
         wanted += [h for h in have if h not in wanted]
     key = _new_key()
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "arktos-apiserver")])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     cert = _sign_leaf(ca, subject, key.public_key(), SERVING_DAYS, server=True,
                       sans=_general_names(wanted))
-    write_private(pki.serving_key, key_pem(key))
-    write_public(pki.serving_cert, cert_pem(cert))
+    write_private(key_path, key_pem(key))
+    write_public(cert_path, cert_pem(cert))
+
+
+def _ensure_serving(pki: Pki, ca: tuple[x509.Certificate, IssuerKey],
+                    hosts: Sequence[str]) -> None:
+    _ensure_server_cert(ca, (pki.serving_cert, pki.serving_key), "arktos-apiserver", hosts)
+
+
+def _ensure_client_cert(ca: tuple[x509.Certificate, IssuerKey], paths: tuple[Path, Path],
+                        subject: x509.Name) -> None:
+    """(Re-)issue the client certificate at `paths` (cert, key) unless it is usable."""
+    cert_path, key_path = paths
+    if _usable(cert_path, key_path, ca[0]) is not None:
+        return
+    key = _new_key()
+    cert = _sign_leaf(ca, subject, key.public_key(), SERVING_DAYS, server=False)
+    write_private(key_path, key_pem(key))
+    write_public(cert_path, cert_pem(cert))
 
 
 def _ensure_admin(pki: Pki, ca: tuple[x509.Certificate, IssuerKey]) -> None:
-    if _usable(pki.admin_cert, pki.admin_key, ca[0]) is not None:
-        return
-    key = _new_key()
-    subject = client_subject(ADMIN_USER, ADMIN_TENANT, ADMIN_GROUPS)
-    cert = _sign_leaf(ca, subject, key.public_key(), SERVING_DAYS, server=False)
-    write_private(pki.admin_key, key_pem(key))
-    write_public(pki.admin_cert, cert_pem(cert))
+    _ensure_client_cert(ca, (pki.admin_cert, pki.admin_key),
+                        client_subject(ADMIN_USER, ADMIN_TENANT, ADMIN_GROUPS))
+
+
+def _ensure_kubelet_client(pki: Pki, ca: tuple[x509.Certificate, IssuerKey]) -> None:
+    _ensure_client_cert(ca, (pki.kubelet_client_cert, pki.kubelet_client_key),
+                        client_subject(KUBELET_CLIENT_USER, KUBELET_CLIENT_TENANT))
 
 
 def _ensure_sa(pki: Pki) -> None:
@@ -340,21 +378,71 @@ def ensure_pki(data_dir: Path, *, hosts: Sequence[str] = ("localhost", "127.0.0.
     """Create what is missing in `data_dir/pki` and reuse the rest; return the paths.
 
     The serving certificate is re-issued (for the union of its hosts and `hosts`) when it lacks
-    a requested host; it and the admin certificate are also re-issued when missing, not signed
-    by the CA, or within 30 days of expiry.
+    a requested host; it, the admin and the kubelet-client certificates are also re-issued
+    when missing, not signed by the CA, or within 30 days of expiry.
     """
     pki = Pki.at(data_dir)
     pki.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(pki.dir / ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
-    try:  # two processes starting on one data dir must not make two CAs
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with _locked(pki):  # two processes starting on one data dir must not make two CAs
         ca = _ensure_ca(pki)
         _ensure_serving(pki, ca, hosts)
         _ensure_admin(pki, ca)
+        _ensure_kubelet_client(pki, ca)
         _ensure_sa(pki)
+    _ENSURED[:] = [pki]
+    return pki
+
+
+@contextlib.contextmanager
+def _locked(pki: Pki) -> Iterator[None]:
+    """Hold the PKI directory's lock (an flock on `pki/.lock`)."""
+    fd = os.open(pki.dir / ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
     finally:
         os.close(fd)
-    return pki
+
+
+_ENSURED: list[Pki] = []
+
+
+def ensured_pki() -> Pki | None:
+    """The PKI the last `ensure_pki` call of this process set up (in the API server process:
+    its own), or None. Lets API server code find its credentials (e.g. the kubelet client
+    certificate) without being handed them."""
+    return _ENSURED[0] if _ENSURED else None
+
+
+_NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _check_node_name(node_name: str) -> None:
+    if len(node_name) > 253 or not _NODE_NAME.match(node_name):
+        raise ValueError(f"{node_name!r} is not a valid node name (a DNS subdomain)")
+
+
+def issue_node_serving_cert(pki: Pki, node_name: str,
+                            hosts: Sequence[str] = ()) -> tuple[Path, Path]:
+    """A node agent's serving certificate, for `node_name`, `hosts` (its addresses),
+    localhost, 127.0.0.1 and ::1; written to `pki.node_serving(node_name)`, whose
+    (cert, key) paths are returned. An existing usable one covering them is kept."""
+    _check_node_name(node_name)
+    paths = pki.node_serving(node_name)
+    paths[0].parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with _locked(pki):
+        _ensure_server_cert(_load_ca(pki), paths, f"{NODE_USER_PREFIX}{node_name}",
+                            [node_name, *hosts])
+    return paths
+
+
+def issue_node_client_cert(pki: Pki, node_name: str,
+                           days: int = SERVING_DAYS) -> tuple[bytes, bytes]:
+    """A node's client certificate (CN=system:node:<name>, group system:nodes, tenant
+    system: what the node authorizer knows): (PEM cert, PEM key)."""
+    _check_node_name(node_name)
+    return issue_client_cert(pki, user=NODE_USER_PREFIX + node_name, tenant=NODE_TENANT,
+                             groups=(NODE_GROUP,), days=days)
 
 
 def load_pki(data_dir: Path) -> Pki:

@@ -139,12 +139,12 @@ async def test_restarted_agent_adopts_running_pods(
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
-def test_agent_without_hollow_exits_2(server: ApiServerProcess) -> None:
+def test_agent_with_half_its_tls_flags_exits_2(server: ApiServerProcess) -> None:
     done = subprocess.run([sys.executable, "-m", "arktos.cli.main", "agent", "--kubeconfig",
-                           str(server.kubeconfig)], capture_output=True, text=True, timeout=60,
-                          check=False)
+                           str(server.kubeconfig), "--tls-cert-file", "x.crt"],
+                          capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
-    assert "only hollow nodes are supported" in done.stderr
+    assert "give all of --tls-cert-file" in done.stderr
 
 
 def test_agent_command_runs_hollow_nodes(server: ApiServerProcess,

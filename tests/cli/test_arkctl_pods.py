@@ -10,8 +10,7 @@ import pytest
 from tests.apiserver_proc import ApiServerProcess
 from tests.cli import Arkctl, new_namespace, pod, table
 
-NO_AGENT = ("Error from server (ServiceUnavailable): pod logs are served by the node agent, "
-            "which this cluster does not run yet")
+NO_AGENT = "Error from server (BadRequest): pod p1 is not scheduled to a node yet"
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from tests.e2e.rest import Rest, configmap
 def test_restart_keeps_objects_and_versions(tmp_path: Path, backend: str,
                                             request: pytest.FixtureRequest) -> None:
     storage = request.getfixturevalue("etcd") if backend == "etcd" else ""
-    server = ApiServerProcess(tmp_path, storage, command="up").start()
+    server = ApiServerProcess(tmp_path, storage, command="up",
+                            extra_args=("--no-agent",)).start()
     rest = Rest(server.url)
     rest.ok(rest.post("/api/v1/namespaces", {"metadata": {"name": "keep"}}))
     before = rest.ok(rest.post("/api/v1/namespaces/keep/configmaps", configmap("c")))

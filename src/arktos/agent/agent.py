@@ -16,9 +16,11 @@ from arktos.agent.node import AgentNode, NodeHeartbeats
 from arktos.agent.nodestatus import HOLLOW_CAPACITY, NodeSpec
 from arktos.agent.pods import PodSyncer
 from arktos.agent.runtime import PodRuntimeStatus, Runtime
+from arktos.agent.server import LogSource
 from arktos.agent.settings import AgentSettings
 from arktos.client.informer import InformerFactory
 from arktos.client.rest import ApiClient
+from arktos.client.store import make_key
 
 log = logging.getLogger(__name__)
 BOUND_PODS = "spec.nodeName!="
@@ -80,6 +82,12 @@ class Agent:
                      len(self.nodes))
             tg.create_task(self.relist())
             tg.create_task(self.actions.run())
+
+    def log_source(self, tenant: str, namespace: str, pod: str,
+                   container: str) -> tuple[LogSource, str] | None:
+        """(runtime, uid) of a pod this process runs (for `AgentServer`)."""
+        placed = self.syncer.placed.get(make_key(tenant, namespace, pod))
+        return None if placed is None else (placed[1], placed[0])
 
     def runtimes(self) -> list[Runtime]:
         """Every runtime of this process's nodes, once each."""

@@ -26,6 +26,10 @@ class NodeSpec:
     address: str
     capacity: dict[str, str] = field(default_factory=lambda: dict(HOLLOW_CAPACITY))
     labels: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    """The agent server's port (`status.daemonEndpoints.kubeletEndpoint.Port`); 0: none."""
+    runtime_version: str = "hollow://0.1"
+    """`nodeInfo.containerRuntimeVersion`."""
 
 
 @dataclass(frozen=True)
@@ -99,13 +103,15 @@ def node_status(spec: NodeSpec, probes: Probes, old: list[Obj], now: datetime) -
             "conditions": conditions(probes, old, now),
             "addresses": [{"type": "InternalIP", "address": spec.address},
                           {"type": "Hostname", "address": spec.name}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": spec.port}},
             "nodeInfo": {"kubeletVersion": AGENT_VERSION, "operatingSystem": "linux",
-                         "architecture": "amd64", "containerRuntimeVersion": "hollow://0.1"}}
+                         "architecture": "amd64",
+                         "containerRuntimeVersion": spec.runtime_version}}
 
 
 def status_view(spec: NodeSpec, probes: Probes) -> tuple[Any, ...]:
     """What a status update carries apart from heartbeat times: a change means update now."""
-    return (tuple(sorted(spec.capacity.items())), spec.address,
+    return (tuple(sorted(spec.capacity.items())), spec.address, spec.port,
             tuple(condition_states(probes)))
 
 

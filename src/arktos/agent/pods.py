@@ -35,9 +35,13 @@ log = logging.getLogger(__name__)
 class PodWorkers:
     """At most one running sync per key; a key kicked while syncing syncs once more after."""
 
-    def __init__(self, sync: Callable[[str], Awaitable[None]], *, retry: float) -> None:
+    def __init__(self, sync: Callable[[str], Awaitable[None]], *, retry: float,
+                 concurrency: int = 64) -> None:
         self.sync = sync
         self.retry = retry
+        self._slots = asyncio.Semaphore(concurrency)
+        """Syncs running at once: bounds the agent's requests (and connections) in flight,
+        so a burst of pods queues here rather than as 429s at the API server."""
         self._active: dict[str, bool] = {}
         """Keys with a running worker -> whether they were kicked again meanwhile."""
         self._tg: asyncio.TaskGroup | None = None
@@ -80,7 +84,8 @@ class PodWorkers:
             while again:
                 self._active[key] = False
                 try:
-                    await self.sync(key)
+                    async with self._slots:
+                        await self.sync(key)
                 except (ApiError, RuntimeError) as exc:  # RuntimeFailure too
                     log.warning("syncing pod %s: %s; retrying", key, exc)
                     await asyncio.sleep(self.retry)
@@ -99,7 +104,8 @@ class PodSyncer:
         self.nodes = nodes
         self.store = store
         self.settings = settings
-        self.workers = PodWorkers(self.sync, retry=settings.retry_interval)
+        self.workers = PodWorkers(self.sync, retry=settings.retry_interval,
+                                  concurrency=settings.concurrency)
         self.planner = Planner(Backoff(settings.backoff_initial, settings.backoff_max))
         self.placed: dict[str, tuple[str, Runtime]] = {}
         """Pod key -> (uid, runtime) of the pods this process runs."""

@@ -82,6 +82,7 @@ class APIServer:
         self.resources = ResourceHandler(self.store, bookmark_interval=bookmark_interval,
                                          authorizer=self.authorizer)
         self.ready = asyncio.Event()
+        self._fixed: dict[str, Callable[[web.Request], web.Response]] | None = None
         self._docs: dict[str, bytes] = {}
         self.limiter = InflightLimiter(readonly=max_inflight[0], mutating=max_inflight[1],
                                        tenant=fair_shares[0], user=fair_shares[1],
@@ -109,7 +110,9 @@ class APIServer:
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path.rstrip("/") or "/"
-        fixed = self._fixed_routes().get(path)
+        if self._fixed is None:
+            self._fixed = self._fixed_routes()  # built once: dispatch is on every request
+        fixed = self._fixed.get(path)
         if fixed is not None:
             if request.method != "GET":
                 raise errors.method_not_allowed(request.method, path)

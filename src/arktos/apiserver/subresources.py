@@ -13,7 +13,7 @@ from aiohttp import web
 from arktos.api import errors, meta
 from arktos.api.patch import apply_patch
 from arktos.api.resources import Obj
-from arktos.apiserver import codec, objects, tokenrequest
+from arktos.apiserver import codec, objects, podlogs, tokenrequest
 from arktos.apiserver.request import RequestInfo
 from arktos.apiserver.store import Where
 
@@ -41,8 +41,7 @@ async def handle(h: ResourceHandler, request: web.Request, info: RequestInfo,
     if sub == "token" and verb == "create":
         return await tokenrequest.create(h, request, info, where)
     if sub == "log":
-        raise errors.service_unavailable("pod logs are served by the node agent, which this "
-                                         "cluster does not run yet")
+        return await podlogs.handle(h, request, info, where)
     raise errors.method_not_allowed(request.method, f"{info.rtype.plural}/{sub}")
 
 
