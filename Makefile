@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 # From Debian when missing: etcd (storage backend tests), kubectl (compatibility tests), and
 # the node agent's runtimes: Podman with runc (containers; crun fails on some hosts), QEMU
 # (VMs), busybox-static (the offline images), genisoimage (cloud-init seeds); iptables
-# (netavark's bridge networks) and catatonit (Podman's local pause image: no registry).
+# (netavark's bridge networks) and catatonit (Podman's local pause image: no registry);
+# Debian's cloud kernel and iproute2 for the tinyvm test image and the VM bridge.
 system-deps:
 	@missing=""; \
 	command -v etcd >/dev/null || missing="$$missing etcd-server"; \
@@ -32,12 +33,14 @@ system-deps:
 	[ -x /bin/busybox ] || missing="$$missing busybox-static"; \
 	command -v genisoimage >/dev/null || missing="$$missing genisoimage"; \
 	command -v cpio >/dev/null || missing="$$missing cpio"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	ls /boot/vmlinuz-*-cloud-amd64 >/dev/null 2>&1 || missing="$$missing linux-image-cloud-amd64"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && $(APT) $$missing; \
 	  else echo "missing Debian packages:$$missing (run as root or: sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
 
-up: $(STAMP)
+up: $(STAMP) system-deps
 	$(BIN)/arktos up
 
 lint: $(STAMP)

@@ -40,9 +40,9 @@ def test_logs_are_wired_to_the_node_agent(ark: Arkctl, ns: str) -> None:
 
 def test_vm_actions_create_action_objects(ark: Arkctl, ns: str) -> None:
     reboot, snap, restore, bad, nosnap = ark.many(
-        ("-n", ns, "action", "reboot", "p1", "--delay", "5"),
-        ("-n", ns, "action", "snapshot", "p1", "--snapshot", "s1"),
-        ("-n", ns, "action", "restore", "pod/p1", "--snapshot", "snap-id"),
+        ("-n", ns, "action", "reboot", "p1", "--delay", "5", "--no-wait"),
+        ("-n", ns, "action", "snapshot", "p1", "--snapshot", "s1", "--no-wait"),
+        ("-n", ns, "action", "restore", "pod/p1", "--snapshot", "snap-id", "--no-wait"),
         ("-n", ns, "action", "explode", "p1"), ("-n", ns, "action", "snapshot", "p1"))
     for done in (reboot, snap, restore):
         assert done.returncode == 0 and done.stdout.startswith("action/") and \
@@ -56,6 +56,11 @@ def test_vm_actions_create_action_objects(ark: Arkctl, ns: str) -> None:
                                             "rebootAction": {"delayInSeconds": 5}}
     assert by_name[snap.stdout[7:-9]]["snapshotAction"] == {"snapshotName": "s1"}
     assert by_name[restore.stdout[7:-9]]["restoreAction"] == {"snapshotID": "snap-id"}
+
+
+def test_action_waits_for_the_agent_and_times_out(ark: Arkctl, ns: str) -> None:
+    done = ark("-n", ns, "action", "reboot", "p1", "--timeout", "1")
+    assert done.returncode == 1 and "timed out waiting for action/" in done.stderr
 
 
 def test_server_errors_and_discovery(ark: Arkctl, ns: str) -> None:

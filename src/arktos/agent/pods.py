@@ -95,6 +95,11 @@ class PodWorkers:
             del self._active[key]
 
 
+def vm_names(pod: Obj) -> list[str]:
+    vm = (pod.get("spec") or {}).get("virtualMachine")
+    return [str(vm.get("name", ""))] if isinstance(vm, dict) else []
+
+
 class PodSyncer:
     """Syncs the pods of `nodes`, as seen by a pod informer's store."""
 
@@ -192,7 +197,11 @@ class PodSyncer:
                                     time.monotonic())
                 errors[name] = (exc.reason, exc.message)
         if plan.power is not None:
-            await cast(VmRuntime, runtime).set_power(uid, plan.power)
+            try:
+                await cast(VmRuntime, runtime).set_power(uid, plan.power)
+            except RuntimeFailure as exc:
+                log.info("pod %s: powering %s failed: %s", uid, plan.power, exc.message)
+                errors.update({name: (exc.reason, exc.message) for name in vm_names(pod)})
         return errors
 
     async def _stop(self, key: str, pod: Obj) -> None:

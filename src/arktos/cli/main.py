@@ -77,6 +77,8 @@ class ServerOptions:
     bookmark_interval: float
     max_inflight: tuple[int, int]
     token_auth_file: Path | None = None
+    agent: bool = False
+    """With `up`: also run the node agent for this machine."""
 
     @property
     def storage_url(self) -> str:
@@ -137,10 +139,32 @@ async def _serve(opts: ServerOptions, *, up: bool) -> None:
                     "controller-manager", "--kubeconfig", str(kubeconfig)]))
                 tg.create_task(supervise("scheduler", [
                     "scheduler", "--kubeconfig", str(kubeconfig)]))
+                if opts.agent:
+                    tg.create_task(supervise("agent", _agent_args(pki, opts.data_dir, url)))
     except asyncio.CancelledError:
         pass
     finally:
         await store.close()
+
+
+def _agent_args(pki: certs.Pki, data_dir: Path, url: str) -> list[str]:
+    """`arktos agent` for this machine: its own node identity (`system:node:<host>`), a
+    serving certificate for its logs server, state under DATA_DIR/agent."""
+    import socket
+
+    from arktos.agent.host import host_address
+
+    name = socket.gethostname().lower()
+    cert_pem, key_pem = certs.issue_node_client_cert(pki, name)
+    node_kubeconfig = data_dir / "node.kubeconfig"
+    certs.write_kubeconfig_for(pki, server=url, user=certs.NODE_USER_PREFIX + name,
+                               tenant=certs.NODE_TENANT, cert_pem=cert_pem, key_pem=key_pem,
+                               out=node_kubeconfig)
+    cert, key = certs.issue_node_serving_cert(pki, name, [host_address()])
+    return ["agent", "--kubeconfig", str(node_kubeconfig), "--node-name", name,
+            "--root-dir", str(data_dir / "agent"), "--images-dir", str(data_dir / "images"),
+            "--port", "0", "--tls-cert-file", str(cert), "--tls-private-key-file", str(key),
+            "--client-ca-file", str(pki.ca_cert)]
 
 
 def _logging() -> None:
@@ -162,11 +186,14 @@ def up(data_dir: DataDir = Path(".arktos"), port: Port = 6443, host: Host = "127
        storage: StorageUrl = "", bookmark_interval: Bookmarks = 10.0,
        max_requests_inflight: ReadInflight = 400,
        max_mutating_requests_inflight: WriteInflight = 200,
-       token_auth_file: TokenAuthFile = None) -> None:
+       token_auth_file: TokenAuthFile = None,
+       agent: Annotated[bool, typer.Option(
+           help="Run the node agent for this machine (Podman containers, QEMU VMs).")] = True
+       ) -> None:
     """Run the whole cluster on this machine in the foreground (Ctrl-C stops it)."""
     _run(ServerOptions(data_dir, host, port, storage, bookmark_interval,
                        (max_requests_inflight, max_mutating_requests_inflight),
-                       token_auth_file), up=True)
+                       token_auth_file, agent), up=True)
 
 
 @app.command()
@@ -276,10 +303,25 @@ def agent(
         count: Annotated[int, typer.Option(help="Hollow nodes to run.")] = 1,
         name_prefix: Annotated[str, typer.Option(
             help="Hollow node names are PREFIX0, PREFIX1, ...")] = "hollow-node-",
-        node_name: Annotated[str, typer.Option(
-            help="This node's name (the real agent; default: the hostname).")] = "",
         start_latency: Annotated[float, typer.Option(
             help="Seconds a hollow pod takes to start.")] = 0.0,
+        node_name: Annotated[str, typer.Option(
+            help="This node's name (default: the hostname).")] = "",
+        root_dir: Annotated[Path, typer.Option(
+            help="Where the agent keeps its pods' state.")] = Path(".arktos/agent"),
+        images_dir: Annotated[Path, typer.Option(
+            help="Where VM images are (tinyvm is built there).")] = Path(".arktos/images"),
+        address: Annotated[str, typer.Option(
+            help="The node's InternalIP (default: the host's main address).")] = "",
+        port: Annotated[int, typer.Option(
+            help="Port of the agent server (logs); 0: any free one.")] = 10250,
+        tls_cert_file: Annotated[Path | None, typer.Option(
+            help="The agent server's certificate.")] = None,
+        tls_private_key_file: Annotated[Path | None, typer.Option(
+            help="The agent server's key.")] = None,
+        client_ca_file: Annotated[Path | None, typer.Option(
+            help="CA of the clients (the API server) allowed to connect.")] = None,
+        vms: Annotated[bool, typer.Option(help="Run the QEMU VM runtime.")] = True,
         lease_duration: Annotated[int, typer.Option(
             help="Seconds a node Lease lasts without renewal.")] = 40,
         lease_renew_interval: Annotated[float, typer.Option(
@@ -290,19 +332,21 @@ def agent(
             help="Requests per second to the API server (all nodes together).")] = 1000.0,
         kube_api_burst: Annotated[int, typer.Option(
             help="Requests allowed in a burst above the QPS.")] = 2000) -> None:
-    """Run the node agent. Only hollow nodes so far (--hollow); they use the kubeconfig
-    given (the admin's: one process serves many nodes, so it cannot be one node)."""
-    from arktos.agent.agent import Agent, hollow_nodes
-    from arktos.agent.hollow import HollowRuntime
+    """Run the node agent: this machine as a node (Podman containers, QEMU VMs), or with
+    --hollow, COUNT simulated nodes in one process (they use the kubeconfig given, normally
+    the admin's: one process serves many nodes, so it cannot be one node)."""
+    import socket
+
     from arktos.agent.settings import AgentSettings
 
     _logging()
-    if not hollow:
-        console.print("[red]error:[/red] only hollow nodes are supported so far (pass "
-                      "--hollow); the Podman and QEMU runtimes come next")
-        raise typer.Exit(2)
     if count < 1:
         console.print("[red]error:[/red] --count must be at least 1")
+        raise typer.Exit(2)
+    tls_files = (tls_cert_file, tls_private_key_file, client_ca_file)
+    if any(tls_files) and not all(tls_files):
+        console.print("[red]error:[/red] give all of --tls-cert-file, --tls-private-key-file "
+                      "and --client-ca-file, or none (then logs are not served)")
         raise typer.Exit(2)
     try:
         config = load_config(kubeconfig).with_overrides(qps=kube_api_qps, burst=kube_api_burst)
@@ -312,7 +356,25 @@ def agent(
     settings = AgentSettings(lease_duration=lease_duration,
                              lease_renew_interval=lease_renew_interval,
                              node_status_update_frequency=node_status_update_frequency)
-    nodes = hollow_nodes(count, name_prefix, HollowRuntime(start_latency))
+    if hollow:
+        _run_hollow(config, settings, count, name_prefix, start_latency)
+        return
+    from arktos.agent.local import LocalOptions, run_local
+    opts = LocalOptions(node_name or socket.gethostname().lower(), root_dir.resolve(),
+                        images_dir.resolve(), address, port,
+                        tuple(tls_files) if all(tls_files) else None,  # type: ignore[arg-type]
+                        vms)
+    asyncio.run(_run_component(config, lambda api: run_local(api, opts, settings)))
+
+
+def _run_hollow(config: ClientConfig, settings: object, count: int, prefix: str,
+                start_latency: float) -> None:
+    from arktos.agent.agent import Agent, hollow_nodes
+    from arktos.agent.hollow import HollowRuntime
+    from arktos.agent.settings import AgentSettings
+
+    assert isinstance(settings, AgentSettings)
+    nodes = hollow_nodes(count, prefix, HollowRuntime(start_latency))
     asyncio.run(_run_component(config, lambda api: Agent(api, nodes, settings).run()))
 
 
