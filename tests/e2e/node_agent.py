@@ -16,7 +16,7 @@ from arktos.agent.podman import podman_env
 from arktos.agent.settings import AgentSettings
 from arktos.client.config import load_config
 from arktos.client.resources import ResourceClient
-from arktos.client.rest import ApiClient
+from arktos.client.rest import ApiClient, ApiError
 from tests.apiserver_proc import ApiServerProcess
 from tests.waiting import eventually
 
@@ -77,11 +77,21 @@ async def wait_ready(server: ApiServerProcess, name: str, task: asyncio.Task[Non
                 node = await nodes.get(name)
             except Exception:  # noqa: BLE001 - not registered yet
                 return False
-            conds = {c["type"]: c["status"] for c in node["status"].get("conditions", [])}
+            status = node.get("status") or {}
+            conds = {c["type"]: c["status"] for c in status.get("conditions", [])}
             return conds.get("Ready") == "True" and bool(
-                node["status"].get("daemonEndpoints", {}).get("kubeletEndpoint", {}).get("Port"))
+                status.get("daemonEndpoints", {}).get("kubeletEndpoint", {}).get("Port"))
         ready.__name__ = f"node {name} Ready"
         await eventually(ready, timeout=120, interval=0.2)
+
+
+async def gone(api: ApiClient, name: str) -> bool:
+    """Whether pod `name` is gone from the API (its deletion confirmed by the agent)."""
+    try:
+        await ResourceClient(api, "pods").get(name, namespace="default")
+    except ApiError as exc:
+        return bool(exc.not_found)
+    return False
 
 
 def bare_pod(name: str, node: str, command: str, **spec: Any) -> dict[str, Any]:

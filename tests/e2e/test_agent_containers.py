@@ -17,11 +17,12 @@ import pytest
 
 from arktos.client.config import load_config
 from arktos.client.resources import ResourceClient
-from arktos.client.rest import ApiClient, ApiError
+from arktos.client.rest import ApiClient
 from tests.apiserver_proc import ApiServerProcess
 from tests.e2e.node_agent import (
     RunningAgent,
     bare_pod,
+    gone,
     node_agent,
     options,
     pod_where,
@@ -96,13 +97,7 @@ async def test_long_running_pod_is_deleted_gracefully(
     started = time.monotonic()
     await pods.delete(name, namespace="default")
 
-    async def gone() -> bool:
-        try:
-            await pods.get(name, namespace="default")
-        except ApiError as exc:
-            return bool(exc.not_found)
-        return False
-    await eventually(gone, timeout=30)
+    await eventually(lambda: gone(admin, name), timeout=30)
     assert time.monotonic() - started < 5, "SIGTERM was not honoured (waited for SIGKILL)"
     assert await podman_containers(node.options, uid) == []
 
@@ -216,7 +211,8 @@ async def test_unpullable_image_fails_clearly_and_leaks_nothing(
     assert waiting["status"]["phase"] == "Pending"
     uid = waiting["metadata"]["uid"]
     await pods.delete(name, namespace="default")
-    await eventually(lambda: _no_containers(node.options, uid), timeout=30)
+    await eventually(lambda: gone(admin, name), timeout=30)
+    assert await podman_containers(node.options, uid) == []
     assert not (node.options.root / "podman" / "pods" / uid).exists()
 
 

@@ -17,12 +17,13 @@ import pytest
 from arktos.agent.tinyvm import ensure_tinyvm
 from arktos.client.config import load_config
 from arktos.client.resources import ResourceClient
-from arktos.client.rest import ApiClient, ApiError
+from arktos.client.rest import ApiClient
 from tests.apiserver_proc import ApiServerProcess
 from tests.cli import Arkctl
 from tests.e2e.node_agent import (
     RunningAgent,
     bare_pod,
+    gone,
     node_agent,
     options,
     pod_where,
@@ -153,21 +154,13 @@ async def test_vm_boots_acts_powers_and_is_removed(
     assert len(qemu_pids(uid)) == 1
 
     await pods.delete(name, namespace="default")
-    await eventually(lambda: _gone(pods, name), timeout=60)
+    await eventually(lambda: gone(admin, name), timeout=60)
     assert qemu_pids(uid) == []
     assert not (node.options.root / "qemu" / "vms" / uid).exists()
 
 
 async def _no_qemu(uid: str) -> bool:
     return qemu_pids(uid) == []
-
-
-async def _gone(pods: ResourceClient, name: str) -> bool:
-    try:
-        await pods.get(name, namespace="default")
-    except ApiError as exc:
-        return bool(exc.not_found)
-    return False
 
 
 async def test_restarted_agent_adopts_a_vm_and_a_container(
@@ -211,5 +204,5 @@ async def test_bad_vm_images_fail_clearly_and_leak_nothing(
         assert vm_status(pod)["message"] and pod["status"]["phase"] == "Pending"
         assert qemu_pids(uid) == []
         await pods.delete(name, namespace="default")
-        await eventually(lambda n=name: _gone(pods, n), timeout=60)
+        await eventually(lambda n=name: gone(admin, n), timeout=60)
         assert not (node.options.root / "qemu" / "vms" / uid).exists()
