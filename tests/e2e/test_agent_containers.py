@@ -71,18 +71,27 @@ async def kubectl(server: ApiServerProcess, *args: str) -> tuple[int, str]:
     return proc.returncode or 0, out.decode()
 
 
-async def test_pod_runs_to_completion_with_exit_code_and_logs(
+async def test_pod_with_init_containers_runs_to_completion_with_logs(
         cluster: ApiServerProcess, admin: ApiClient, node: RunningAgent,
         unique: Callable[[str], str]) -> None:
     name = unique("done")
-    await ResourceClient(admin, "pods").create(bare_pod(
-        name, node.name, "echo hello from busybox; exit 0", restartPolicy="Never"))
+    pod = bare_pod(name, node.name, "echo hello from busybox; cat /work/order; exit 0",
+                   restartPolicy="Never", volumes=[{"name": "work", "emptyDir": {}}])
+    mount = [{"name": "work", "mountPath": "/work"}]
+    pod["spec"]["containers"][0]["volumeMounts"] = mount
+    pod["spec"]["initContainers"] = [
+        {"name": f"init{i}", "image": "localhost/busybox:latest", "volumeMounts": mount,
+         "command": ["sh", "-c", f"sleep 0.{2 - i}; echo init{i} >> /work/order"]}
+        for i in range(2)]
+    await ResourceClient(admin, "pods").create(pod)
     pod = await pod_where(admin, name, phase("Succeeded"), what="Succeeded")
     [cs] = pod["status"]["containerStatuses"]
     assert cs["state"]["terminated"]["exitCode"] == 0
     assert cs["containerID"].startswith("podman://") and pod["status"]["podIP"]
-    code, out = await kubectl(cluster, "logs", name)
-    assert code == 0 and out == "hello from busybox\n"
+    assert [c["state"]["terminated"]["exitCode"] for c in pod["status"][
+        "initContainerStatuses"]] == [0, 0]
+    code, out = await kubectl(cluster, "logs", name, "-c", "main")
+    assert code == 0 and out == "hello from busybox\ninit0\ninit1\n"  # inits ran in order
 
 
 async def test_long_running_pod_is_deleted_gracefully(
