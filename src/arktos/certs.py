@@ -26,6 +26,7 @@ import ipaddress
 import os
 import re
 import secrets
+import ssl
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -490,3 +491,14 @@ def admin_kubeconfig(pki: Pki, server: str) -> dict[str, Any]:
     return kubeconfig_for(pki, server=server, user=ADMIN_USER, tenant=ADMIN_TENANT,
                           cert_pem=pki.admin_cert.read_bytes(),
                           key_pem=pki.admin_key.read_bytes())
+
+
+def server_context(cert: Path, key: Path, client_ca: Path, *,
+                   require_client: bool) -> ssl.SSLContext:
+    """TLS for a server: serve with `cert`/`key`; verify client certificates against the CA
+    in `client_ca`, requiring one if `require_client` (else asking for one)."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    ctx.load_verify_locations(client_ca)
+    ctx.verify_mode = ssl.CERT_REQUIRED if require_client else ssl.CERT_OPTIONAL
+    return ctx

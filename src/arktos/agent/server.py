@@ -25,6 +25,7 @@ from typing import Protocol, Self
 from aiohttp import web
 from cryptography import x509
 
+from arktos import certs
 from arktos.agent.runtime import RuntimeFailure
 from arktos.certs import KUBELET_CLIENT_TENANT, KUBELET_CLIENT_USER, identity_from_cert
 
@@ -53,11 +54,7 @@ _FALSE = ("false", "0", "f", "F", "False", "FALSE", "")
 
 def serving_tls(cert: Path, key: Path, ca: Path) -> ssl.SSLContext:
     """Serve with `cert`/`key`; require a client certificate signed by the CA in `ca`."""
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert, key)
-    ctx.load_verify_locations(ca)
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
+    return certs.server_context(cert, key, ca, require_client=True)
 
 
 def _flag(request: web.Request, name: str) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from arktos import certs
 from arktos.api import errors
 from arktos.apiserver.authn import Authenticators
 
@@ -22,11 +23,7 @@ PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 
 def server_tls(cert: Path, key: Path, client_ca: Path) -> ssl.SSLContext:
     """Serve with `cert`; ask for client certificates and verify those given against the CA."""
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert, key)
-    ctx.load_verify_locations(client_ca)
-    ctx.verify_mode = ssl.CERT_OPTIONAL
-    return ctx
+    return certs.server_context(cert, key, client_ca, require_client=False)
 
 
 class Guard:
