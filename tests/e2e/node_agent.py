@@ -66,6 +66,22 @@ async def node_agent(server: ApiServerProcess, opts: LocalOptions,
                 await task
 
 
+async def clean_up(opts: LocalOptions) -> None:
+    """Remove every pod the node's runtimes still hold (pods outlive their agent by design,
+    so a failed test would leave containers and VMs running)."""
+    from arktos.agent.local import vm_runtime
+    from arktos.agent.podman import PodmanRuntime
+    podman_rt = PodmanRuntime(opts.root / "podman")
+    runtimes: list[Any] = [podman_rt, vm_runtime(opts)]
+    try:
+        for rt in runtimes:
+            if rt is not None:
+                for rs in await rt.list_pods():
+                    await rt.remove_pod(rs.uid, 0)
+    finally:
+        await podman_rt.close()
+
+
 async def wait_ready(server: ApiServerProcess, name: str, task: asyncio.Task[None]) -> None:
     async with ApiClient(load_config(server.kubeconfig)) as admin:
         nodes = ResourceClient(admin, "nodes")

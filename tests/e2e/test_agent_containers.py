@@ -22,6 +22,7 @@ from tests.apiserver_proc import ApiServerProcess
 from tests.e2e.node_agent import (
     RunningAgent,
     bare_pod,
+    clean_up,
     gone,
     node_agent,
     options,
@@ -60,7 +61,10 @@ async def node(cluster: ApiServerProcess, tmp_path: Path,
                unique: Callable[[str], str]) -> AsyncIterator[RunningAgent]:
     async with node_agent(cluster, options(cluster, unique("node"), tmp_path,
                                            vms=False)) as agent:
-        yield agent
+        try:
+            yield agent
+        finally:
+            await clean_up(agent.options)
 
 
 async def kubectl(server: ApiServerProcess, *args: str) -> tuple[int, str]:
@@ -185,7 +189,14 @@ async def test_restarted_agent_adopts_its_running_pod(
         cluster: ApiServerProcess, admin: ApiClient, tmp_path: Path,
         unique: Callable[[str], str]) -> None:
     opts = options(cluster, unique("node"), tmp_path, vms=False)
-    name = unique("keep")
+    try:
+        await _restart_and_adopt(cluster, admin, opts, unique("keep"))
+    finally:
+        await clean_up(opts)
+
+
+async def _restart_and_adopt(cluster: ApiServerProcess, admin: ApiClient, opts: Any,
+                             name: str) -> None:
     async with node_agent(cluster, opts):
         await ResourceClient(admin, "pods").create(bare_pod(name, opts.name, "sleep 3600"))
         before = await pod_where(admin, name, phase("Running"), what="Running")

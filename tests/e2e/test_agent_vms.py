@@ -23,6 +23,7 @@ from tests.cli import Arkctl
 from tests.e2e.node_agent import (
     RunningAgent,
     bare_pod,
+    clean_up,
     gone,
     node_agent,
     options,
@@ -68,7 +69,10 @@ async def node(cluster: ApiServerProcess, tmp_path: Path, images: Path,
                unique: Callable[[str], str]) -> AsyncIterator[RunningAgent]:
     async with node_agent(cluster, options(cluster, unique("vmnode"), tmp_path, vms=True,
                                            images=images)) as agent:
-        yield agent
+        try:
+            yield agent
+        finally:
+            await clean_up(agent.options)
 
 
 def vm_pod(name: str, node: str, image: str = "tinyvm", **vm: Any) -> dict[str, Any]:
@@ -167,7 +171,14 @@ async def test_restarted_agent_adopts_a_vm_and_a_container(
         cluster: ApiServerProcess, admin: ApiClient, tmp_path: Path, images: Path,
         unique: Callable[[str], str]) -> None:
     opts = options(cluster, unique("vmnode"), tmp_path, vms=True, images=images)
-    vm, box = unique("vm"), unique("box")
+    try:
+        await _restart_and_adopt(cluster, admin, opts, unique("vm"), unique("box"))
+    finally:
+        await clean_up(opts)
+
+
+async def _restart_and_adopt(cluster: ApiServerProcess, admin: ApiClient, opts: Any,
+                             vm: str, box: str) -> None:
     pods = ResourceClient(admin, "pods")
     async with node_agent(cluster, opts):
         await pods.create(vm_pod(vm, opts.name))
