@@ -236,15 +236,19 @@ async def test_unpullable_image_fails_clearly_and_leaks_nothing(
     assert not (node.options.root / "podman" / "pods" / uid).exists()
 
 
-async def test_config_map_volume_is_mounted(
+async def test_config_map_volume_and_env_from_the_api(
         cluster: ApiServerProcess, admin: ApiClient, node: RunningAgent,
         unique: Callable[[str], str]) -> None:
     name = unique("cmv")
     await ResourceClient(admin, "configmaps").create({
         "metadata": {"name": name, "namespace": "default"}, "data": {"greeting": "hi there"}})
-    pod = bare_pod(name, node.name, "cat /etc/cfg/greeting", restartPolicy="Never",
-                   volumes=[{"name": "cfg", "configMap": {"name": name}}])
-    pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "cfg", "mountPath": "/etc/cfg"}]
+    pod = bare_pod(name, node.name, 'cat /etc/cfg/greeting; echo " $GREETING $ME"',
+                   restartPolicy="Never", volumes=[{"name": "cfg", "configMap": {"name": name}}])
+    main = pod["spec"]["containers"][0]
+    main["volumeMounts"] = [{"name": "cfg", "mountPath": "/etc/cfg"}]
+    main["env"] = [
+        {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": name, "key": "greeting"}}},
+        {"name": "ME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
     await ResourceClient(admin, "pods").create(pod)
     await pod_where(admin, name, phase("Succeeded"), what="Succeeded")
-    assert await kubectl(cluster, "logs", name) == (0, "hi there")
+    assert await kubectl(cluster, "logs", name) == (0, f"hi there hi there {name}\n")

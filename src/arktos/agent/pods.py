@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from arktos.agent import envvars
 from arktos.agent.backoff import Backoff
 from arktos.agent.node import AgentNode
 from arktos.agent.podplan import Failure, Plan, Planner
@@ -187,6 +188,14 @@ class PodSyncer:
                 for name, _ in plan.start:
                     self.planner.failed(uid, name, Failure(exc.reason, exc.message), now)
                 return {name: (exc.reason, exc.message) for name, _ in plan.start}
+        if plan.start and envvars.needs_api(pod):
+            try:
+                pod = await envvars.resolved(pod, self._fetcher(pod))
+            except RuntimeFailure as exc:
+                now = time.monotonic()
+                for name, _ in plan.start:
+                    self.planner.failed(uid, name, Failure(exc.reason, exc.message), now)
+                return {name: (exc.reason, exc.message) for name, _ in plan.start}
         for name, attempt in plan.start:
             try:
                 await runtime.start_container(pod, name, attempt)
@@ -219,6 +228,21 @@ class PodSyncer:
         except ApiError as exc:
             if not (exc.not_found or exc.conflict):
                 raise
+
+    def _fetcher(self, pod: Obj) -> envvars.Fetch:
+        """Reads ConfigMaps and Secrets of the pod's namespace (None when missing)."""
+        md = pod.get("metadata") or {}
+
+        async def fetch(resource: str, name: str) -> Obj | None:
+            try:
+                got: Obj = await ResourceClient(self.pods.api, resource).get(
+                    name, namespace=str(md.get("namespace", "")), tenant=md.get("tenant"))
+            except ApiError as exc:
+                if exc.not_found:
+                    return None
+                raise RuntimeFailure("CreateContainerConfigError", str(exc)) from exc
+            return got
+        return fetch
 
     def _drop(self, key: str, uid: str) -> None:
         self.placed.pop(key, None)
