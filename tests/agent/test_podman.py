@@ -114,7 +114,10 @@ async def test_exit_code_logs_and_listing(rt: PodmanRuntime) -> None:
     assert await output(rt, uid(pod), "c", tail=1) == b"no newline"
     assert await output(rt, uid(pod), "c", tail=0) == b""
     rs = await rt.start_sandbox(pod)  # idempotent
-    assert rs.ip.count(".") == 3 and rs.container("c") == c
+    again = rs.container("c")
+    assert rs.ip.count(".") == 3 and again is not None  # the same instance, still ended
+    assert (again.container_id, again.state, again.exit_code) == (
+        c.container_id, "terminated", 3)
     assert [p.uid for p in await rt.list_pods()] == [uid(pod)]
     with pytest.raises(RuntimeFailure) as err:
         await output(rt, uid(pod), "nope")

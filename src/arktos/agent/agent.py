@@ -107,7 +107,13 @@ class Agent:
             now: dict[str, PodRuntimeStatus] = {}
             strangers: list[tuple[Runtime, str]] = []
             for rt in self.runtimes():
-                for rs in await rt.list_pods():
+                try:
+                    listed = await rt.list_pods()
+                except RuntimeError as exc:  # RuntimeFailure too: try again next time
+                    log.warning("listing the pods of runtime %s: %s", rt.name, exc)
+                    now.update({uid: rs for uid, rs in last.items()})
+                    continue
+                for rs in listed:
                     now[rs.uid] = rs
                     if rs.uid not in self.syncer.keys:
                         strangers.append((rt, rs.uid))

@@ -55,12 +55,16 @@ def vm_runtime(opts: LocalOptions) -> Runtime | None:
     return QemuRuntime(opts.root / "qemu", opts.images, accel=opts.accel)
 
 
-async def prepare_images(podman_root: Path, images: Path, vms: bool) -> None:
-    """Make the node's offline images: `localhost/busybox:latest` and, with VMs, `tinyvm`."""
+async def prepare(podman_root: Path, images: Path, vm: Runtime | None) -> None:
+    """Make the node's offline images (`localhost/busybox:latest`; with VMs `tinyvm`), and
+    settle the VMs' accelerator now rather than at the first VM's start."""
     await asyncio.to_thread(ensure_busybox_image, podman_root)
-    if vms:
+    if vm is not None:
+        from arktos.agent.qemu import QemuRuntime
         from arktos.agent.tinyvm import ensure_tinyvm
         await asyncio.to_thread(ensure_tinyvm, images)
+        if isinstance(vm, QemuRuntime):
+            log.info("VMs run with %s", await vm.accelerator())
 
 
 @contextlib.asynccontextmanager
@@ -88,7 +92,7 @@ async def run_local(api: ApiClient, opts: LocalOptions,
     vm = vm_runtime(opts)
     if vm is not None:
         runtimes.append(vm)
-    await prepare_images(podman_root, opts.images, vm is not None)
+    await prepare(podman_root, opts.images, vm)
     spec = host_node(opts.name, opts.root, opts.address)
     node = AgentNode(replace(spec, runtime_version="podman+qemu" if vm else "podman"),
                      runtimes)

@@ -259,8 +259,11 @@ class PodmanRuntime:
             return ""
         key = f"{infra.get('Id')}@{infra.get('StartedAt')}"
         if key not in self._ips:
-            networks = ((await self._inspect(str(infra.get("Id")))).get("NetworkSettings")
-                        or {}).get("Networks") or {}
+            try:
+                inspected = await self._inspect(str(infra.get("Id")))
+            except PodmanError:  # removed since it was listed
+                return ""
+            networks = (inspected.get("NetworkSettings") or {}).get("Networks") or {}
             addresses = [str(n.get("IPAddress")) for n in networks.values() if n.get("IPAddress")]
             self._ips[key] = addresses[0] if addresses else ""
         return self._ips[key]

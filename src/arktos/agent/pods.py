@@ -226,7 +226,9 @@ class PodSyncer:
             await self.pods.delete(name, namespace=namespace, tenant=tenant,
                                    grace_period_seconds=0, preconditions={"uid": uid})
         except ApiError as exc:
-            if not (exc.not_found or exc.conflict):
+            if exc.forbidden:  # gone already: the authorizer no longer knows it is ours
+                log.info("confirming the deletion of pod %s: %s", key, exc)
+            elif not (exc.not_found or exc.conflict):
                 raise
 
     def _fetcher(self, pod: Obj) -> envvars.Fetch:

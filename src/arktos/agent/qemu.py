@@ -275,6 +275,10 @@ class QemuRuntime:
         except (OSError, ValueError):
             return 0
 
+    async def accelerator(self) -> str:
+        """The accelerator VMs get (`auto`: probed once, then remembered under the root)."""
+        return await self._resolve_accel()
+
     async def _resolve_accel(self) -> str:
         if self.accel != "auto":
             return self.accel

@@ -62,6 +62,10 @@ class ApiError(Exception):
     def conflict(self) -> bool:
         return self.status == 409
 
+    @property
+    def forbidden(self) -> bool:
+        return self.status == 403
+
     def __str__(self) -> str:
         return self.message
 

@@ -109,11 +109,17 @@ class Scheduler:
                 log.warning("lost the scheduler lease; waiting to be elected again")
 
     async def _serve_metrics(self) -> None:
-        async with serve_metrics(self.metrics, host=self.settings.metrics_host,
-                                 port=self.settings.metrics_port) as address:
-            self.metrics_address = address
-            log.info("serving metrics on http://%s:%d/metrics", *address)
-            await asyncio.Event().wait()
+        """Serve /metrics; a port in use (another scheduler on this machine) costs the
+        metrics, not the scheduling."""
+        try:
+            async with serve_metrics(self.metrics, host=self.settings.metrics_host,
+                                     port=self.settings.metrics_port) as address:
+                self.metrics_address = address
+                log.info("serving metrics on http://%s:%d/metrics", *address)
+                await asyncio.Event().wait()
+        except OSError as exc:
+            log.error("cannot serve metrics on %s:%d (%s); scheduling without /metrics",
+                      self.settings.metrics_host, self.settings.metrics_port, exc)
 
     async def run_scheduling(self) -> None:
         """Fill the caches from the API server, then schedule until cancelled."""
