@@ -173,6 +173,16 @@ class PodSyncer:
             await self.pods.patch(name, {"status": wanted}, namespace=namespace,
                                   tenant=tenant, subresource="status")
 
+    def _none_started(self, uid: str, plan: Plan,
+                      exc: RuntimeFailure) -> dict[str, tuple[str, str]]:
+        """What the pod needed first failed (its sandbox, its environment): every start of
+        the plan waits, showing why."""
+        log.info("pod %s: %s", uid, exc.message)
+        now = time.monotonic()
+        for name, _ in plan.start:
+            self.planner.failed(uid, name, Failure(exc.reason, exc.message), now)
+        return {name: (exc.reason, exc.message) for name, _ in plan.start}
+
     async def _act(self, runtime: Runtime, pod: Obj, uid: str,
                    plan: Plan) -> dict[str, tuple[str, str]]:
         """Carry out `plan`; the containers that failed to start, with why."""
@@ -183,19 +193,12 @@ class PodSyncer:
                     await self.prepare(pod)
                 await runtime.start_sandbox(pod)
             except RuntimeFailure as exc:
-                log.info("pod %s: making its sandbox failed: %s", uid, exc.message)
-                now = time.monotonic()
-                for name, _ in plan.start:
-                    self.planner.failed(uid, name, Failure(exc.reason, exc.message), now)
-                return {name: (exc.reason, exc.message) for name, _ in plan.start}
+                return self._none_started(uid, plan, exc)
         if plan.start and envvars.needs_api(pod):
             try:
                 pod = await envvars.resolved(pod, self._fetcher(pod))
             except RuntimeFailure as exc:
-                now = time.monotonic()
-                for name, _ in plan.start:
-                    self.planner.failed(uid, name, Failure(exc.reason, exc.message), now)
-                return {name: (exc.reason, exc.message) for name, _ in plan.start}
+                return self._none_started(uid, plan, exc)
         for name, attempt in plan.start:
             try:
                 await runtime.start_container(pod, name, attempt)
