@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -76,8 +75,8 @@ async def test_prober_reports_readiness_and_kills_on_liveness_failure() -> None:
         async def dead() -> bool:
             return killed == [("u", "c")]
         await eventually(dead, timeout=3)
-    finally:
         prober.forget("u")
+        assert prober.readiness("u") == {}
+    finally:
+        await prober.close()
         await runner.cleanup()
-        await asyncio.sleep(0)
-    assert prober.readiness("u") == {}

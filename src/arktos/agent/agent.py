@@ -68,6 +68,12 @@ class Agent:
                                     kick_pod=self.syncer.workers.kick)
 
     async def run(self) -> None:
+        try:
+            await self._serve()
+        finally:
+            await self.syncer.prober.close()
+
+    async def _serve(self) -> None:
         async with asyncio.TaskGroup() as tg:
             self.orphans = tg
             tg.create_task(self.heartbeats.run())

@@ -72,16 +72,19 @@ def _port(value: Any, container: Obj) -> int:
 
 
 async def probe_once(probe: Obj, container: Obj, runtime: Runtime, rs: PodRuntimeStatus,
-                     timeout: float) -> bool:
-    """Run a probe once; True on success (exec: exit 0; httpGet: 200-399; tcpSocket:
-    connects). An unknown probe kind fails."""
+                     timeout: float, http: aiohttp.ClientSession | None = None) -> bool:
+    """Run a probe once; True on success (exec: exit 0; httpGet: 200-399, through `http`
+    or a session of its own; tcpSocket: connects). An unknown probe kind fails."""
     try:
         if isinstance(probe.get("exec"), dict):
             command = [str(a) for a in probe["exec"].get("command") or ()]
             code, _ = await _exec(runtime, rs.uid, str(container.get("name")), command, timeout)
             return code == 0
         if isinstance(probe.get("httpGet"), dict):
-            return await _http(probe["httpGet"], container, rs.ip, timeout)
+            if http is not None:
+                return await _http(http, probe["httpGet"], container, rs.ip, timeout)
+            async with aiohttp.ClientSession() as session:
+                return await _http(session, probe["httpGet"], container, rs.ip, timeout)
         if isinstance(probe.get("tcpSocket"), dict):
             port = _port(probe["tcpSocket"].get("port"), container)
             host = str(probe["tcpSocket"].get("host") or rs.ip)
@@ -101,19 +104,14 @@ async def _exec(runtime: Runtime, uid: str, name: str, command: list[str],
     return await runner.exec(uid, name, command, timeout)
 
 
-_session: aiohttp.ClientSession | None = None
-
-
-async def _http(get: Obj, container: Obj, ip: str, timeout: float) -> bool:
-    global _session
-    if _session is None or _session.closed:
-        _session = aiohttp.ClientSession()  # one pool of connections for every probe
+async def _http(session: aiohttp.ClientSession, get: Obj, container: Obj, ip: str,
+                timeout: float) -> bool:
     scheme = str(get.get("scheme") or "HTTP").lower()
     host = str(get.get("host") or ip)
     url = f"{scheme}://{host}:{_port(get.get('port'), container)}{get.get('path') or '/'}"
     headers = {str(h.get("name")): str(h.get("value")) for h in get.get("httpHeaders") or ()}
-    async with _session.get(url, headers=headers, ssl=False,
-                            timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+    async with session.get(url, headers=headers, ssl=False,
+                           timeout=aiohttp.ClientTimeout(total=timeout)) as response:
         return 200 <= response.status < 400
 
 
@@ -128,6 +126,20 @@ class Prober:
         """Called with (uid, container) when a liveness probe failed."""
         self.ready: dict[tuple[str, str], bool] = {}
         self._tasks: dict[tuple[str, str, str, str], asyncio.Task[None]] = {}
+        self._http: aiohttp.ClientSession | None = None
+        """One connection pool for every httpGet probe (made in the prober's loop)."""
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
+    async def close(self) -> None:
+        """Stop every probe and close the connection pool."""
+        for key in list(self._tasks):
+            self._tasks.pop(key).cancel()
+        if self._http is not None:
+            await self._http.close()
 
     def readiness(self, uid: str) -> dict[str, bool]:
         return {name: ok for (u, name), ok in self.ready.items() if u == uid}
@@ -173,7 +185,7 @@ class Prober:
         verdict = Verdict(timing, start=kind == "livenessProbe")
         await asyncio.sleep(timing.initial_delay)
         while True:
-            ok = await probe_once(probe, spec, runtime, rs, timing.timeout)
+            ok = await probe_once(probe, spec, runtime, rs, timing.timeout, self.session())
             if verdict.add(ok):
                 if kind == "readinessProbe":
                     self.ready[(uid, name)] = verdict.result
