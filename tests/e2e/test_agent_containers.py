@@ -133,6 +133,17 @@ async def test_crashing_container_backs_off_longer_each_time(
     gaps = [seen[n + 1] - seen[n] for n in range(1, 3)]
     assert gaps[1] > gaps[0] * 1.3, f"back-off did not grow: {gaps}"
 
+    async def events() -> dict[str, dict[str, Any]]:
+        items = (await ResourceClient(admin, "events").list(namespace="default")).items
+        return {e["reason"]: e for e in items if e["involvedObject"]["name"] == name}
+
+    async def recorded() -> bool:
+        return {"Started", "BackOff"} <= set(await events())
+    await eventually(recorded, timeout=10)
+    got = await events()
+    assert got["BackOff"]["type"] == "Warning" and got["Started"]["count"] >= 3
+    assert got["Started"]["source"] == {"component": "arktos-agent", "host": node.name}
+
 
 async def get_text(url: str) -> str:
     async with (aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session,
@@ -229,6 +240,12 @@ async def test_unpullable_image_fails_clearly_and_leaks_nothing(
     message = waiting["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
     assert "registry.invalid" in message
     assert waiting["status"]["phase"] == "Pending"
+
+    async def warned() -> bool:
+        events = [e for e in (await ResourceClient(admin, "events").list(
+            namespace="default")).items if e["involvedObject"]["name"] == name]
+        return [(e["type"], e["reason"]) for e in events] == [("Warning", "ErrImagePull")]
+    await eventually(warned, timeout=10)
     uid = waiting["metadata"]["uid"]
     await pods.delete(name, namespace="default")
     await eventually(lambda: gone(admin, name), timeout=30)

@@ -24,6 +24,7 @@ from arktos.agent.runtime import Runtime
 from arktos.agent.server import AgentServer
 from arktos.agent.settings import AgentSettings
 from arktos.agent.volumes import VolumeWriter
+from arktos.client.events import EventRecorder
 from arktos.client.rest import ApiClient
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ async def run_local(api: ApiClient, opts: LocalOptions,
     node = AgentNode(replace(spec, runtime_version="podman+qemu" if vm else "podman"),
                      runtimes)
     agent = Agent(api, {node.name: node}, settings)
+    agent.syncer.recorder = EventRecorder(api, "arktos-agent", host=node.name)
     agent.syncer.prepare = VolumeWriter(
         api, lambda uid, volume: volume_host_path(podman_root, uid, volume)).prepare
     try:

@@ -25,6 +25,7 @@ from arktos.agent.podstatus import Action, decide, grace_seconds, pod_status, st
 from arktos.agent.prober import Prober
 from arktos.agent.runtime import Obj, Runtime, RuntimeFailure, VmRuntime
 from arktos.agent.settings import AgentSettings
+from arktos.client.events import EventRecorder
 from arktos.client.informer import Handler
 from arktos.client.resources import ResourceClient
 from arktos.client.rest import ApiClient, ApiError
@@ -96,6 +97,10 @@ class PodWorkers:
             del self._active[key]
 
 
+def _what(pod: Obj) -> str:
+    return "virtual machine" if vm_names(pod) else "container"
+
+
 def vm_names(pod: Obj) -> list[str]:
     vm = (pod.get("spec") or {}).get("virtualMachine")
     return [str(vm.get("name", ""))] if isinstance(vm, dict) else []
@@ -120,6 +125,14 @@ class PodSyncer:
         self.prepare: Callable[[Obj], Awaitable[None]] | None = None
         """Called before a pod's sandbox is made (e.g. to write its volumes)."""
         self.prober = Prober(changed=self.kick_uid, kill=self._kill)
+        self.recorder: EventRecorder | None = None
+        """Records the pods' Events (Started, Failed, BackOff, Killing); None: none (hollow
+        nodes, where they would double the load of a density test)."""
+
+    def _event(self, pod: Obj, type_: str, reason: str, message: str) -> None:
+        if self.recorder is not None:
+            self.workers.spawn(self.recorder.event(
+                {**pod, "kind": "Pod", "apiVersion": "v1"}, type_, reason, message))
 
     def handler(self) -> Handler:
         return Handler(on_add=self._changed, on_update=lambda _old, new: self._changed(new),
@@ -164,6 +177,10 @@ class PodSyncer:
         self.prober.watch(pod, rs, runtime)
         final = self.planner.plan(pod, rs, time.monotonic(), dry=True)
         final.waiting.update(errors)
+        for name, (reason, _) in final.waiting.items():
+            if reason == "CrashLoopBackOff":
+                self._event(pod, "Warning", "BackOff",
+                            f"Back-off restarting failed {_what(pod)} {name}")
         if final.wake is not None:
             self.workers.kick_at(key, final.wake)
         wanted = pod_status(pod, rs, final, host_ip=node.spec.address, now=datetime.now(UTC),
@@ -203,8 +220,10 @@ class PodSyncer:
             try:
                 await runtime.start_container(pod, name, attempt)
                 self.planner.started(uid, name)
+                self._event(pod, "Normal", "Started", f"Started {_what(pod)} {name}")
             except RuntimeFailure as exc:
                 log.info("pod %s: starting %s failed: %s", uid, name, exc.message)
+                self._event(pod, "Warning", exc.reason, exc.message)
                 self.planner.failed(uid, name, Failure(exc.reason, exc.message),
                                     time.monotonic())
                 errors[name] = (exc.reason, exc.message)
@@ -263,6 +282,9 @@ class PodSyncer:
             return
         runtime = self.placed[key][1]
         grace = float((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+
+        self._event(pod, "Normal", "Killing",
+                    f"Container {name} failed liveness probe, will be restarted")
 
         async def stop() -> None:
             await runtime.stop_container(uid, name, grace)

@@ -2,7 +2,9 @@
 
 Repeats of the same (object, type, reason, message) within the process bump the existing
 Event's `count` and `lastTimestamp` instead of creating a new one, as client-go's recorder.
-Recording never raises: a failed write is logged and dropped.
+Recording never raises: a failed write is logged and dropped. The recorder remembers the
+latest `MAX_REMEMBERED` distinct events (older ones are forgotten, so a repeat of one of those
+creates a new Event rather than bumping the old one).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from arktos.client.rest import ApiClient, ApiError
 from arktos.client.store import Obj
 
 log = logging.getLogger(__name__)
+MAX_REMEMBERED = 4096
 
 
 def _now() -> str:
@@ -60,6 +63,8 @@ class EventRecorder:
         }
         await self.events.create(event, namespace=namespace, tenant=tenant)
         self._seen[ident] = (tenant, namespace, name, 1)
+        while len(self._seen) > MAX_REMEMBERED:
+            del self._seen[next(iter(self._seen))]  # the oldest (dicts keep insertion order)
 
     async def _bump(self, ident: tuple[str, str, str, str]) -> None:
         tenant, namespace, name, count = self._seen[ident]
