@@ -138,3 +138,22 @@ def test_recover_keeps_vm_restart_count() -> None:
                      "podIP": "10.1.2.3", "virtualMachineStatus": {"restartCount": 2}}
     rs = recover(pod)
     assert rs.vm is not None and rs.vm.restart_count == 2 and rs.ip == "10.1.2.3"
+
+
+async def test_start_soon_refuses_quietly_once_the_group_stops() -> None:
+    import asyncio
+    import gc
+    import warnings
+
+    from arktos.agent.tasks import start_soon
+    ran: list[int] = []
+
+    async def work() -> None:
+        ran.append(1)
+    async with asyncio.TaskGroup() as tg:
+        assert start_soon(tg, work())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a refused coroutine is closed, never "not awaited"
+        assert not start_soon(tg, work())
+        gc.collect()
+    assert ran == [1]

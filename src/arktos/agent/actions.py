@@ -21,6 +21,7 @@ from arktos.agent.node import AgentNode
 from arktos.agent.nodestatus import fmt_micro as fmt
 from arktos.agent.podstatus import is_vm_pod
 from arktos.agent.runtime import Obj, RuntimeFailure, VmRuntime
+from arktos.agent.tasks import start_soon
 from arktos.api.meta import parse_time
 from arktos.client.informer import Handler
 from arktos.client.resources import ResourceClient
@@ -102,7 +103,8 @@ class ActionRunner:
             self._expire_later(key, status)
         elif key not in self._running:
             self._running.add(key)
-            self._tg.create_task(self._carry_out(key))
+            if not start_soon(self._tg, self._carry_out(key)):
+                self._running.discard(key)
 
     def _expire_later(self, key: str, status: Obj) -> None:
         done = parse_time(status.get("completionTime"))
@@ -112,7 +114,7 @@ class ActionRunner:
 
     def _expire(self, key: str) -> None:
         if self._tg is not None and self.store.get(key) is not None:
-            self._tg.create_task(self._delete(key))
+            start_soon(self._tg, self._delete(key))
 
     async def _delete(self, key: str) -> None:
         tenant, namespace, name = split_key(key)

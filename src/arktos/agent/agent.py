@@ -18,6 +18,7 @@ from arktos.agent.pods import PodSyncer
 from arktos.agent.runtime import PodRuntimeStatus, Runtime
 from arktos.agent.server import LogSource
 from arktos.agent.settings import AgentSettings
+from arktos.agent.tasks import start_soon
 from arktos.client.informer import InformerFactory
 from arktos.client.rest import ApiClient
 from arktos.client.store import make_key
@@ -134,4 +135,4 @@ class Agent:
         for rt, uid in strangers:
             if uid not in known:
                 log.info("removing pod %s: the API has no such pod on this node", uid)
-                self.orphans.create_task(rt.remove_pod(uid, 0))
+                start_soon(self.orphans, rt.remove_pod(uid, 0))

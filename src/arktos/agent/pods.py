@@ -25,6 +25,7 @@ from arktos.agent.podstatus import Action, decide, grace_seconds, pod_status, st
 from arktos.agent.prober import Prober
 from arktos.agent.runtime import Obj, Runtime, RuntimeFailure, VmRuntime
 from arktos.agent.settings import AgentSettings
+from arktos.agent.tasks import start_soon
 from arktos.client.events import EventRecorder
 from arktos.client.informer import Handler
 from arktos.client.resources import ResourceClient
@@ -60,7 +61,8 @@ class PodWorkers:
         if self._tg is None:
             raise RuntimeError("pod workers are not running")
         self._active[key] = False
-        self._tg.create_task(self._work(key))
+        if not start_soon(self._tg, self._work(key)):
+            del self._active[key]
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` beside the workers (errors are logged, not raised)."""
@@ -69,8 +71,8 @@ class PodWorkers:
                 await work
             except (ApiError, RuntimeError) as exc:
                 log.warning("%s", exc)
-        if self._tg is not None:
-            self._tg.create_task(guarded())
+        if self._tg is None or not start_soon(self._tg, guarded()):
+            work.close()
 
     def kick_at(self, key: str, when: float) -> None:
         """Kick `key` at monotonic time `when` (a back-off ends)."""
