@@ -51,7 +51,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,6 +74,7 @@ from bench.sched_cluster import (
     load_kubeconfig,
     pool,
     say,
+    watch,
 )
 from bench.scheduler import background, ms, raise_failed, stop_child
 from tests.apiserver_proc import ApiServerProcess, ComponentProcess, admin_ssl_context
@@ -81,7 +82,6 @@ from tests.apiserver_proc import ApiServerProcess, ComponentProcess, admin_ssl_c
 HOLLOW_LABEL = "arktos.io/hollow"
 POD_LABEL = "app=bench-hollow"
 LEASES = "/apis/coordination.k8s.io/v1/tenants/system/namespaces/kube-node-lease/leases"
-Event = Callable[[str, Obj, float], None]
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -215,53 +215,6 @@ async def session(target: Target) -> AsyncIterator[Api]:
 
 
 # --- watching -------------------------------------------------------------------------------
-
-async def watch(api: Api, path: str, params: dict[str, str], on_event: Event,
-                ready: asyncio.Event) -> None:
-    """List `path`, then watch from that list forever (relisting on 410 Gone);
-    `on_event(type, obj, perf_counter)` for every listed object (as ADDED) and event."""
-    rv = ""
-    while True:
-        if not rv:
-            _, listed = await api.must("GET", path, params=params)
-            now = time.perf_counter()
-            for obj in listed.get("items") or []:
-                on_event("ADDED", obj, now)
-            rv = listed["metadata"]["resourceVersion"]
-            ready.set()
-        query = {**params, "watch": "1", "allowWatchBookmarks": "true",
-                 "resourceVersion": rv, "timeoutSeconds": "1800"}
-        try:
-            rv = await _stream(api, path, query, on_event, rv)
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as err:
-            say(f"watch {path} broke ({err!r}); reconnecting")
-            await asyncio.sleep(0.2)
-
-
-async def _stream(api: Api, path: str, query: dict[str, str], on_event: Event,
-                  rv: str) -> str:
-    """One watch connection; returns the resourceVersion to go on from ('' to relist)."""
-    async with api.http.get(api.url(path), params=query,
-                            timeout=aiohttp.ClientTimeout(total=None)) as resp:
-        if resp.status == 410:
-            return ""
-        if resp.status != 200:
-            raise BenchError(f"watch {path}: {resp.status} {await resp.text()}")
-        async for line in resp.content:
-            now = time.perf_counter()
-            if not line.strip():
-                continue
-            event = orjson.loads(line)
-            kind, obj = event.get("type"), event.get("object") or {}
-            if kind == "ERROR":
-                if obj.get("code") == 410:
-                    return ""
-                raise BenchError(f"watch {path}: {obj.get('message', obj)}")
-            rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
-            if kind != "BOOKMARK":
-                on_event(kind, obj, now)
-    return rv
-
 
 def is_ready(node: Obj) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"

@@ -255,49 +255,65 @@ async def check_leftover_nodes(api: Api, count: int) -> None:
 
 # --- watching pods --------------------------------------------------------------------------
 
+Event = Callable[[str, Obj, float], None]
+"""(watch event type, object, perf_counter when it arrived)."""
+
+
 async def watch_pods(api: Api, ns: str, on_pod: Callable[[Obj, float], None],
                      ready: asyncio.Event) -> None:
-    """List the namespace's pods, then watch from that list's resourceVersion forever
-    (reconnecting, relisting on 410 Gone); `on_pod(pod, perf_counter)` for every listed pod
-    and every ADDED/MODIFIED event. `ready` is set once the first list is done."""
-    path = f"/api/v1/namespaces/{ns}/pods"
+    """`watch` the namespace's pods; `on_pod(pod, perf_counter)` for every listed pod and
+    every ADDED/MODIFIED event."""
+    def on_event(kind: str, obj: Obj, now: float) -> None:
+        if kind in ("ADDED", "MODIFIED"):
+            on_pod(obj, now)
+    await watch(api, f"/api/v1/namespaces/{ns}/pods", {}, on_event, ready)
+
+
+async def watch(api: Api, path: str, params: dict[str, str], on_event: Event,
+                ready: asyncio.Event) -> None:
+    """List `path`, then watch from that list forever (relisting on 410 Gone);
+    `on_event(type, obj, perf_counter)` for every listed object (as ADDED) and event."""
     rv = ""
     while True:
         if not rv:
-            _, listed = await api.must("GET", path)
+            _, listed = await api.must("GET", path, params=params)
             now = time.perf_counter()
             for obj in listed.get("items") or []:
-                on_pod(obj, now)
+                on_event("ADDED", obj, now)
             rv = listed["metadata"]["resourceVersion"]
             ready.set()
-        params = {"watch": "1", "allowWatchBookmarks": "true", "resourceVersion": rv,
-                  "timeoutSeconds": "1800"}
+        query = {**params, "watch": "1", "allowWatchBookmarks": "true",
+                 "resourceVersion": rv, "timeoutSeconds": "1800"}
         try:
-            async with api.http.get(api.url(path), params=params,
-                                    timeout=aiohttp.ClientTimeout(total=None)) as resp:
-                if resp.status == 410:
-                    rv = ""
-                    continue
-                if resp.status != 200:
-                    raise BenchError(f"watch {path}: {resp.status} {await resp.text()}")
-                async for line in resp.content:
-                    now = time.perf_counter()
-                    if not line.strip():
-                        continue
-                    event = orjson.loads(line)
-                    kind, obj = event.get("type"), event.get("object") or {}
-                    if kind == "ERROR":
-                        if obj.get("code") == 410:
-                            rv = ""
-                            break
-                        raise BenchError(f"watch {path}: {obj.get('message', obj)}")
-                    rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
-                    if kind in ("ADDED", "MODIFIED"):
-                        on_pod(obj, now)
-        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError,
-                aiohttp.ClientConnectionError) as err:
+            rv = await _stream(api, path, query, on_event, rv)
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as err:
             say(f"watch {path} broke ({err!r}); reconnecting")
             await asyncio.sleep(0.2)
+
+
+async def _stream(api: Api, path: str, query: dict[str, str], on_event: Event,
+                  rv: str) -> str:
+    """One watch connection; returns the resourceVersion to go on from ('' to relist)."""
+    async with api.http.get(api.url(path), params=query,
+                            timeout=aiohttp.ClientTimeout(total=None)) as resp:
+        if resp.status == 410:
+            return ""
+        if resp.status != 200:
+            raise BenchError(f"watch {path}: {resp.status} {await resp.text()}")
+        async for line in resp.content:
+            now = time.perf_counter()
+            if not line.strip():
+                continue
+            event = orjson.loads(line)
+            kind, obj = event.get("type"), event.get("object") or {}
+            if kind == "ERROR":
+                if obj.get("code") == 410:
+                    return ""
+                raise BenchError(f"watch {path}: {obj.get('message', obj)}")
+            rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
+            if kind != "BOOKMARK":
+                on_event(kind, obj, now)
+    return rv
 
 
 class BindRecorder:
