@@ -13,7 +13,7 @@ import pytest
 from arktos.agent.actions import resume_verdict
 from arktos.agent.agent import Agent, hollow_nodes
 from arktos.agent.hollow import HollowRuntime
-from arktos.agent.podstatus import fmt
+from arktos.agent.nodestatus import fmt
 from arktos.client.resources import ResourceClient
 from arktos.client.rest import ApiClient, ApiError
 from tests.agent.test_hollow_agent import FAST, container_pod, get_pod, running, vm_pod

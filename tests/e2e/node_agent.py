@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,3 +150,24 @@ async def podman_containers(opts: LocalOptions, uid: str) -> list[str]:
     """Ids of every Podman container (any state) of pod `uid`, infra included."""
     out = await podman(opts, "ps", "-a", "-q", "--filter", f"label=arktos.io/pod-uid={uid}")
     return out.split()
+
+
+@contextlib.contextmanager
+def control_plane(factory: Any, name: str) -> Iterator[ApiServerProcess]:
+    """`arktos up --no-agent` (API server, controller manager, scheduler) for a module: the
+    tests bring their own agents."""
+    proc = ApiServerProcess(factory.mktemp(name), command="up",
+                            extra_args=("--no-agent",)).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+async def kubectl(server: ApiServerProcess, *args: str) -> tuple[int, str]:
+    """Run kubectl as the admin: (exit code, stdout and stderr together)."""
+    proc = await asyncio.create_subprocess_exec(
+        "kubectl", "--kubeconfig", str(server.kubeconfig), *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode()

@@ -23,7 +23,9 @@ from tests.e2e.node_agent import (
     RunningAgent,
     bare_pod,
     clean_up,
+    control_plane,
     gone,
+    kubectl,
     node_agent,
     options,
     pod_where,
@@ -44,10 +46,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServerProce
     if shutil.which("podman") is None:
         pytest.fail("podman is missing: apt-get install podman runc iptables catatonit "
                     "(make test installs it)")
-    proc = ApiServerProcess(tmp_path_factory.mktemp("agent-cluster"), command="up",
-                            extra_args=("--no-agent",)).start()
-    yield proc
-    proc.stop()
+    with control_plane(tmp_path_factory, "agent-cluster") as proc:
+        yield proc
 
 
 @pytest.fixture
@@ -65,14 +65,6 @@ async def node(cluster: ApiServerProcess, tmp_path: Path,
             yield agent
         finally:
             await clean_up(agent.options)
-
-
-async def kubectl(server: ApiServerProcess, *args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        "kubectl", "--kubeconfig", str(server.kubeconfig), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode()
 
 
 async def test_pod_with_init_containers_runs_to_completion_with_logs(

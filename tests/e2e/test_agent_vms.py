@@ -24,7 +24,9 @@ from tests.e2e.node_agent import (
     RunningAgent,
     bare_pod,
     clean_up,
+    control_plane,
     gone,
+    kubectl,
     node_agent,
     options,
     pod_where,
@@ -38,10 +40,8 @@ INSTALL = "apt-get install qemu-system-x86 qemu-utils genisoimage linux-image-cl
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServerProcess]:
-    proc = ApiServerProcess(tmp_path_factory.mktemp("vm-cluster"), command="up",
-                            extra_args=("--no-agent",)).start()
-    yield proc
-    proc.stop()
+    with control_plane(tmp_path_factory, "vm-cluster") as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")
@@ -96,14 +96,6 @@ def qemu_pids(uid: str) -> list[int]:
     out = subprocess.run(["pgrep", "-f", f"qemu-system.*{uid}"], capture_output=True,
                          text=True, check=False)
     return [int(p) for p in out.stdout.split()]
-
-
-async def kubectl(server: ApiServerProcess, *args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        "kubectl", "--kubeconfig", str(server.kubeconfig), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode()
 
 
 async def arkctl(server: ApiServerProcess, *args: str) -> subprocess.CompletedProcess[str]:

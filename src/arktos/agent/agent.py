@@ -118,7 +118,7 @@ class Agent:
                     listed = await rt.list_pods()
                 except RuntimeError as exc:  # RuntimeFailure too: try again next time
                     log.warning("listing the pods of runtime %s: %s", rt.name, exc)
-                    now.update({uid: rs for uid, rs in last.items()})
+                    now.update(last)
                     continue
                 for rs in listed:
                     now[rs.uid] = rs

@@ -12,6 +12,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from arktos.agent.podplan import specs
 from arktos.agent.runtime import Obj, RuntimeFailure
 
 Fetch = Callable[[str, str], Awaitable[Obj | None]]
@@ -31,9 +32,7 @@ def needs_api(pod: Obj) -> bool:
 
 
 def _containers(pod: Obj) -> list[dict[str, Any]]:
-    spec = pod.get("spec") or {}
-    return [c for c in list(spec.get("initContainers") or []) + list(
-        spec.get("containers") or []) if isinstance(c, dict)]
+    return specs(pod, "initContainers") + specs(pod, "containers")
 
 
 def field_value(pod: Obj, path: str) -> str:

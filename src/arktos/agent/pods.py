@@ -21,7 +21,14 @@ from arktos.agent import envvars
 from arktos.agent.backoff import Backoff
 from arktos.agent.node import AgentNode
 from arktos.agent.podplan import Failure, Plan, Planner
-from arktos.agent.podstatus import Action, decide, grace_seconds, pod_status, status_changed
+from arktos.agent.podstatus import (
+    Action,
+    decide,
+    grace_seconds,
+    is_vm_pod,
+    pod_status,
+    status_changed,
+)
 from arktos.agent.prober import Prober
 from arktos.agent.runtime import Obj, Runtime, RuntimeFailure, VmRuntime
 from arktos.agent.settings import AgentSettings
@@ -100,7 +107,7 @@ class PodWorkers:
 
 
 def _what(pod: Obj) -> str:
-    return "virtual machine" if vm_names(pod) else "container"
+    return "virtual machine" if is_vm_pod(pod) else "container"
 
 
 def vm_names(pod: Obj) -> list[str]:

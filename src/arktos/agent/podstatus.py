@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from arktos.agent.nodestatus import fmt
 from arktos.agent.podplan import Plan, specs
 from arktos.agent.runtime import ContainerState, Obj, PodRuntimeStatus, VmState
 
@@ -51,10 +52,6 @@ def grace_seconds(pod: Obj) -> float:
     if grace is None:
         grace = spec.get("terminationGracePeriodSeconds", 30)
     return float(grace or 0)
-
-
-def fmt(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _when(when: datetime | None) -> str | None:
