@@ -59,6 +59,18 @@ def should_restart(policy: str, c: ContainerState) -> bool:
     return policy == "OnFailure" and (c.exit_code or 0) != 0
 
 
+def waiting_reason(failure: Failure | None, delay: float, name: str,
+                   uid: str) -> tuple[str, str]:
+    """(reason, message) of a container held by its back-off: after a failed start, that
+    failure (a failed pull shows as ImagePullBackOff); after crashes, CrashLoopBackOff."""
+    if failure is None:
+        return ("CrashLoopBackOff",
+                f"back-off {delay:g}s restarting failed container={name} pod={uid}")
+    if failure.reason == "ErrImagePull":
+        return "ImagePullBackOff", f"Back-off pulling image: {failure.message}"
+    return failure.reason, failure.message
+
+
 class Planner:
     """Plans one pod at a time against the shared back-off and failure records."""
 
@@ -111,26 +123,19 @@ class Planner:
              policy: str, now: float) -> None:
         """Start or restart one container if it needs it and its back-off allows."""
         if current is None:
-            self._start(plan, uid, name, 0, now, PULL + name)
-            return
-        if current.state != "terminated" or not should_restart(policy, current):
-            return
-        self._start(plan, uid, name, current.restart_count + 1, now, name, current)
+            self._start(plan, uid, name, 0, now)
+        elif current.state == "terminated" and should_restart(policy, current):
+            self._start(plan, uid, name, current.restart_count + 1, now, current)
 
-    def _start(self, plan: Plan, uid: str, name: str, attempt: int, now: float, key: str,
+    def _start(self, plan: Plan, uid: str, name: str, attempt: int, now: float,
                ended: ContainerState | None = None) -> None:
-        failure = self.failures.get((uid, name))
+        """Plan a start unless a back-off holds it: a restart waits on the container's
+        back-off (keyed by its name), any start on its failed pulls (`PULL` + name)."""
+        key = name if ended is not None else PULL + name
         until = max(self.backoff.until(uid, key), self.backoff.until(uid, PULL + name))
         if now < until:
-            delay = self.backoff.delay(uid, key if ended is not None else PULL + name)
-            if failure is not None:
-                reason = "ImagePullBackOff" if failure.reason == "ErrImagePull" else \
-                    failure.reason
-                plan.waiting[name] = (reason, f"Back-off pulling image: {failure.message}"
-                                      if reason == "ImagePullBackOff" else failure.message)
-            else:
-                message = f"back-off {delay:g}s restarting failed container={name} pod={uid}"
-                plan.waiting[name] = ("CrashLoopBackOff", message)
+            plan.waiting[name] = waiting_reason(self.failures.get((uid, name)),
+                                                self.backoff.delay(uid, key), name, uid)
             plan.wake = until if plan.wake is None else min(plan.wake, until)
             return
         if ended is not None and not self._dry:
@@ -147,7 +152,7 @@ class Planner:
         current = rs.vm if rs else None
         if current is None:
             if power != "Shutdown":
-                self._start(plan, uid, name, 0, now, PULL + name)
+                self._start(plan, uid, name, 0, now)
             plan.phase = "Running" if power == "Shutdown" and rs is not None else "Pending"
             return
         plan.phase = "Running"
